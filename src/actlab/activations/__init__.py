@@ -1,0 +1,52 @@
+"""The activation library: pure math → thin modules → memory-lean autograd ops → registry."""
+
+from .autograd import Kernel
+from .info import ActInfo, act_info
+from .modules import (
+    EIS,
+    GELU,
+    PAU,
+    SMU,
+    SMU1,
+    ErfAct,
+    KernelActivation,
+    Logish,
+    Mish,
+    Pserf,
+    Serf,
+    SiLU,
+    SmoothMax,
+    Swish,
+    TanhExp,
+    TanhSoft,
+)
+from .registry import ActFactory, get_act, list_acts, parse_spec, register_act
+from .swap import swap_acts
+
+__all__ = [
+    "EIS",
+    "GELU",
+    "PAU",
+    "SMU",
+    "SMU1",
+    "ActFactory",
+    "ActInfo",
+    "ErfAct",
+    "Kernel",
+    "KernelActivation",
+    "Logish",
+    "Mish",
+    "Pserf",
+    "Serf",
+    "SiLU",
+    "SmoothMax",
+    "Swish",
+    "TanhExp",
+    "TanhSoft",
+    "act_info",
+    "get_act",
+    "list_acts",
+    "parse_spec",
+    "register_act",
+    "swap_acts",
+]

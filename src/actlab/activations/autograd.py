@@ -1,0 +1,120 @@
+"""From pure math to a safe, memory-lean autograd op.
+
+``Kernel`` pairs a forward with its analytic backward (both from ``functional``). ``evaluate`` and
+``evaluate_backward`` add what the pure math leaves out: reduced precisions are computed in float32,
+infinite inputs get the function's true limits, and parameter gradients are reduced to the
+parameter's shape. ``Kernel.apply`` runs a custom ``autograd.Function`` that saves only the input and
+the parameters (one tensor per activation, as ReLU) and recomputes in backward; when no gradient is
+needed, or while tracing or exporting, it runs the plain ops instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+Forward = Callable[..., Tensor]
+Backward = Callable[..., tuple[Tensor, ...]]
+
+REDUCED = (torch.float16, torch.bfloat16)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float16/bfloat16 are computed in float32 inside; float32/float64 as they are."""
+    return torch.float32 if dtype in REDUCED else dtype
+
+
+def _as_compute(x: Tensor, params: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+    dtype = compute_dtype(x.dtype)
+    return x.to(dtype), tuple(p.to(dtype) for p in params)
+
+
+def _limits(forward: Forward, params: tuple[Tensor, ...], like: Tensor) -> tuple[Tensor, Tensor]:
+    """f(-inf) and f(+inf), per parameter broadcast shape.
+
+    The function is probed at ±max and ±max/2 of the compute dtype: where both agree the function has
+    saturated and that is the limit; where they differ it keeps growing and the limit is ±inf.
+    """
+    big = torch.finfo(like.dtype).max
+    ndim = max((p.dim() for p in params), default=0)
+    probe = torch.tensor([-big, -big / 2, big / 2, big], dtype=like.dtype, device=like.device)
+    y = forward(probe.reshape(4, *([1] * ndim)), *params)
+    far, half = y[[0, 3]], y[[1, 2]]
+    inf = torch.where(far > half, float("inf"), float("-inf"))
+    lim = torch.where(far == half, far, inf)
+    return lim[0], lim[1]
+
+
+def evaluate(forward: Forward, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
+    """The activation's value with the safety net: float32 inside for reduced precisions, true ±inf limits."""
+    xc, pc = _as_compute(x, params)
+    big = torch.finfo(xc.dtype).max
+    y = forward(torch.clamp(xc, -big, big), *pc)  # clamp keeps NaN, maps ±inf to ±max
+    lim_neg, lim_pos = _limits(forward, pc, xc)
+    y = torch.where(xc == float("inf"), lim_pos, torch.where(xc == float("-inf"), lim_neg, y))
+    return y.to(x.dtype)
+
+
+def evaluate_backward(
+    backward: Backward, g: Tensor, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]
+) -> tuple[Tensor | None, ...]:
+    """Gradients for (x, *params); at ±inf inputs the derivative's limit is its value at ±max."""
+    xc, pc = _as_compute(x, params)
+    big = torch.finfo(xc.dtype).max
+    grads = backward(g.to(xc.dtype), torch.clamp(xc, -big, big), *pc)
+    out: list[Tensor | None] = [grads[0].to(x.dtype) if needs[0] else None]
+    for grad, p, need in zip(grads[1:], params, needs[1:], strict=True):
+        out.append(grad.sum_to_size(p.shape).to(p.dtype) if need else None)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One activation's forward and analytic backward, and the autograd op built from them."""
+
+    name: str
+    forward: Forward
+    backward: Backward
+    function: type[torch.autograd.Function] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "function", _make_function(self))
+
+    def __call__(self, x: Tensor, *params: Tensor) -> Tensor:
+        """Apply to ``x``: the memory-lean autograd op when a gradient is needed, plain ops otherwise."""
+        if _plain_path(x, params):
+            return evaluate(self.forward, x, params)
+        return self.function.apply(x, *params)
+
+
+def _plain_path(x: Tensor, params: tuple[Tensor, ...]) -> bool:
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting():
+        return True
+    if not torch.is_grad_enabled():
+        return True
+    return not (x.requires_grad or any(p.requires_grad for p in params))
+
+
+def _make_function(kernel: Kernel) -> type[torch.autograd.Function]:
+    forward, backward = kernel.forward, kernel.backward
+
+    def fn_forward(ctx, x: Tensor, *params: Tensor) -> Tensor:
+        ctx.save_for_backward(x, *params)
+        return evaluate(forward, x, params)
+
+    def fn_backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, *params = ctx.saved_tensors
+        return evaluate_backward(backward, g, x, tuple(params), tuple(ctx.needs_input_grad))
+
+    name = "".join(part.capitalize() for part in kernel.name.split("_")) + "Function"
+    return type(
+        name,
+        (torch.autograd.Function,),
+        {
+            "forward": staticmethod(fn_forward),
+            "backward": staticmethod(fn_backward),
+        },
+    )
