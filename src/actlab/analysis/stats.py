@@ -178,7 +178,7 @@ def _value(row: Mapping[str, Any], metric: str) -> float | None:
     return float(v)
 
 
-def _epoch_seconds(row: Mapping[str, Any]) -> float | None:
+def run_epoch_seconds(row: Mapping[str, Any]) -> float | None:
     """A run's median seconds per epoch from `epoch_seconds` (list) or `sec_per_epoch`."""
     secs = [s for s in row.get("epoch_seconds") or () if s is not None]
     if secs:
@@ -201,7 +201,7 @@ def summarize_act(
     st.n_diverged, st.n_failed = statuses.count("diverged"), statuses.count("failed")
     st.n_unfinished = statuses.count("pending") + statuses.count("running")
     st.seeds, st.values = [r.get("seed") for r in ok], [_value(r, metric) for r in ok]
-    secs = [s for s in map(_epoch_seconds, rows) if s is not None]
+    secs = [s for s in map(run_epoch_seconds, rows) if s is not None]
     st.median_epoch_seconds = float(np.median(secs)) if secs else NAN
     if not ok:
         st.reason = "no completed run"
