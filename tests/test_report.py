@@ -217,3 +217,30 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
         [exe, *flags, f"--screenshot={shot}", "--window-size=1366,900", url], capture_output=True, timeout=120
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_empty_and_pending_stores_still_report(tmp_path):
+    ResultsStore(tmp_path / "empty").close()
+    assert write_report(tmp_path / "empty")["groups"] == []
+    with ResultsStore(tmp_path / "one") as st:
+        st.add_runs(
+            "s", [{"run_id": "a", "config": {"model": "m", "dataset": "d", "act": "mish", "seed": 0}}]
+        )
+    stats = write_report(tmp_path / "one")
+    assert "no runs" in stats["groups"][0]["notes"][-1] and (tmp_path / "one" / "report.html").exists()
+
+
+def test_plot_helpers(tmp_path):
+    from actlab.analysis import plots
+
+    runs = [{"run_id": f"r{i}", "act": "relu", "status": "done", "best_val_acc": 0.9} for i in range(3)]
+    epochs = [
+        {"run_id": f"r{i}", "epoch": e, "val_acc": 0.5 + 0.1 * e + 0.01 * i}
+        for i in range(3)
+        for e in range(3)
+    ]
+    png = plots.training_curves(runs, epochs, band="minmax", path=tmp_path / "c.png")
+    assert png[:4] == b"\x89PNG" and (tmp_path / "c.png").read_bytes() == png
+    with pytest.raises(ValueError, match="band"):
+        plots.training_curves(runs, epochs, band="iqr")
+    assert plots.act_colors(["b", "a"]) == plots.act_colors(["a", "b", "a"])

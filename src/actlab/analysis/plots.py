@@ -34,7 +34,8 @@ DPI = 100
 
 
 def act_colors(acts: Sequence[str]) -> dict[str, Any]:
-    """A stable colour per activation (sorted names over the tab10 cycle)."""
+    """A stable colour per activation (sorted names over the tab10 cycle); every plot takes `colors=` so that
+    one mapping can serve a whole report."""
     cmap = plt.get_cmap("tab10")
     return {a: cmap(i % 10) for i, a in enumerate(sorted(set(acts)))}
 
@@ -65,6 +66,7 @@ def training_curves(
     statuses: Sequence[str] = ("done",),
     title: str | None = None,
     path: str | os.PathLike | None = None,
+    colors: Mapping[str, Any] | None = None,
 ) -> bytes:
     """Train/val accuracy and loss per epoch: mean over seeds with a band (`sd`: +-1 sd, `minmax`).
 
@@ -79,7 +81,7 @@ def training_curves(
     for e in epochs:
         per_run[e["run_id"]].append(e)
     kept = [r for r in runs if r.get("status") in statuses]
-    colors = act_colors([r["act"] for r in runs])
+    colors = colors or act_colors([r["act"] for r in runs])
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex=True)
     for ax, (key, label) in zip(axes.flat, CURVE_PANELS, strict=True):
         scale = 100.0 if key.endswith("acc") else 1.0
@@ -127,11 +129,12 @@ def final_accuracy(
     metric: str = "best_val_acc",
     title: str | None = None,
     path: str | os.PathLike | None = None,
+    colors: Mapping[str, Any] | None = None,
 ) -> bytes:
     """Box plot of the metric per activation over seeds with every seed drawn as a point; the tick label
     counts diverged/failed runs, which have no accuracy to draw."""
     groups = _by_act(runs)
-    colors = act_colors(list(groups))
+    colors = colors or act_colors(list(groups))
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(groups) + 2), 4.2))
     labels = []
     for i, (act, rs) in enumerate(groups.items(), start=1):
@@ -152,11 +155,15 @@ def final_accuracy(
 
 
 def epoch_seconds(
-    runs: Sequence[Mapping], *, title: str | None = None, path: str | os.PathLike | None = None
+    runs: Sequence[Mapping],
+    *,
+    title: str | None = None,
+    path: str | os.PathLike | None = None,
+    colors: Mapping[str, Any] | None = None,
 ) -> bytes:
     """Seconds per epoch per activation: bar = median over runs, points = each run's median epoch time."""
     groups = _by_act(runs)
-    colors = act_colors(list(groups))
+    colors = colors or act_colors(list(groups))
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(groups) + 2), 4.0))
     for i, (act, rs) in enumerate(groups.items()):
         secs = [s for s in map(run_epoch_seconds, rs) if s is not None]
@@ -174,10 +181,13 @@ def epoch_seconds(
 
 
 def activation_curves(
-    curves: Mapping[str, tuple[Any, Any, Any]], *, path: str | os.PathLike | None = None
+    curves: Mapping[str, tuple[Any, Any, Any]],
+    *,
+    path: str | os.PathLike | None = None,
+    colors: Mapping[str, Any] | None = None,
 ) -> bytes:
     """Activation functions and their derivatives side by side, from `{name: (x, y, dy)}` arrays."""
-    colors = act_colors(list(curves))
+    colors = colors or act_colors(list(curves))
     fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(10, 4))
     for name, (x, y, dy) in sorted(curves.items()):
         ax_f.plot(np.asarray(x), np.asarray(y), color=colors[name], label=name)

@@ -233,6 +233,7 @@ def _sections(stats: Mapping, runs, epochs, flat, sweeps, act_curves) -> list[tu
     ("fig", name, png, caption), ("list", items). Both renderers walk the same list."""
     base, metric = stats["baseline"], stats["metric"]
     fixed, varying = _setup(runs, sweeps)
+    colors = plots.act_colors([r["act"] for r in runs] + list(act_curves or ()))
     out: list[tuple] = [("h", 1, f"actlab report: activations vs {base}")]
     out.append(
         (
@@ -261,7 +262,7 @@ def _sections(stats: Mapping, runs, epochs, flat, sweeps, act_curves) -> list[tu
             (
                 "fig",
                 f"{slug}-curves",
-                plots.training_curves(sub, epochs, title=title),
+                plots.training_curves(sub, epochs, title=title, colors=colors),
                 "Training and validation accuracy/loss per epoch, mean over seeds ± 1 sd (completed runs).",
             )
         )
@@ -269,7 +270,7 @@ def _sections(stats: Mapping, runs, epochs, flat, sweeps, act_curves) -> list[tu
             (
                 "fig",
                 f"{slug}-final",
-                plots.final_accuracy(sub, metric=metric, title=title),
+                plots.final_accuracy(sub, metric=metric, title=title, colors=colors),
                 f"{metric} per activation: box over seeds, every seed drawn as a point.",
             )
         )
@@ -277,7 +278,7 @@ def _sections(stats: Mapping, runs, epochs, flat, sweeps, act_curves) -> list[tu
             (
                 "fig",
                 f"{slug}-speed",
-                plots.epoch_seconds(sub_flat, title=title),
+                plots.epoch_seconds(sub_flat, title=title, colors=colors),
                 "Seconds per epoch: median over runs (bar) and each run (points).",
             )
         )
@@ -296,7 +297,12 @@ def _sections(stats: Mapping, runs, epochs, flat, sweeps, act_curves) -> list[tu
     if act_curves:
         out += [
             ("h", 2, "Activation functions"),
-            ("fig", "activations", plots.activation_curves(act_curves), "f(x) and f'(x) of each activation."),
+            (
+                "fig",
+                "activations",
+                plots.activation_curves(act_curves, colors=colors),
+                "f(x) and f'(x) of each activation.",
+            ),
         ]
     heads = ["run_id", "act", "seed", "lr", "status", metric, "best_epoch", "epochs", "s/epoch", "error"]
     rows = [
