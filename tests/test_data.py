@@ -417,6 +417,26 @@ def test_tarball_with_unsafe_path_is_refused(tmp_path):
     assert not (tmp_path / "escaped").exists()
 
 
+def test_truncated_tarball_leaves_no_partial_folder(tmp_path):
+    tarball = tmp_path / "cifar-10-python.tar.gz"
+    make_tarball(write_cifar10(tmp_path, rows=50), tarball)
+    tarball.write_bytes(tarball.read_bytes()[:-2000])
+    with pytest.raises(DataError, match=r"cifar-10-python\.tar\.gz: cannot extract"):
+        _base.extract_tarball(tarball, tmp_path, None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [tarball.name]
+
+
+def test_channel_stats_uint8_matches_float():
+    x = torch.randint(0, 256, (50, 3, 4, 5), dtype=torch.uint8)
+    mean, std = _base.channel_stats(x)
+    xf = x.double() / 255
+    torch.testing.assert_close(torch.tensor(mean, dtype=torch.float64), xf.mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(torch.tensor(std, dtype=torch.float64), xf.std(dim=(0, 2, 3), correction=0))
+    fmean, fstd = _base.channel_stats(xf.float())
+    torch.testing.assert_close(torch.tensor(fmean), torch.tensor(mean, dtype=torch.float32))
+    torch.testing.assert_close(torch.tensor(fstd), torch.tensor(std, dtype=torch.float32))
+
+
 # ------------------------------------------------------------------------------------ Imagenette / woof
 
 

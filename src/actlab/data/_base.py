@@ -76,17 +76,24 @@ def make_image_data(
 
 
 def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of (N, C, H, W) images; uint8 is scaled to 0..1. Chunked, float64."""
-    scale = 255.0 if x.dtype == torch.uint8 else 1.0
-    total = torch.zeros(x.shape[1], dtype=torch.float64)
-    total_sq = torch.zeros_like(total)
-    for start in range(0, x.shape[0], chunk):
-        part = x[start : start + chunk].to(torch.float64) / scale
-        total += part.sum(dim=(0, 2, 3))
-        total_sq += part.square().sum(dim=(0, 2, 3))
-    count = x.shape[0] * x.shape[2] * x.shape[3]
-    mean = total / count
-    std = (total_sq / count - mean.square()).clamp_min(1e-12).sqrt()
+    """Per-channel mean and std of (N, C, H, W) images; uint8 is scaled to 0..1. Exact, float64."""
+    if x.dtype == torch.uint8:  # a 256-bin histogram per channel: exact and fast
+        values = torch.arange(256, dtype=torch.float64) / 255
+        hist = torch.stack([torch.bincount(x[:, c].reshape(-1), minlength=256) for c in range(x.shape[1])])
+        weights = hist.to(torch.float64) / hist.sum(dim=1, keepdim=True)
+        mean = weights @ values
+        var = weights @ values.square() - mean.square()
+    else:
+        total = torch.zeros(x.shape[1], dtype=torch.float64)
+        total_sq = torch.zeros_like(total)
+        for start in range(0, x.shape[0], chunk):
+            part = x[start : start + chunk].to(torch.float64)
+            total += part.sum(dim=(0, 2, 3))
+            total_sq += part.square().sum(dim=(0, 2, 3))
+        count = x.shape[0] * x.shape[2] * x.shape[3]
+        mean = total / count
+        var = total_sq / count - mean.square()
+    std = var.clamp_min(1e-12).sqrt()
     return tuple(mean.tolist()), tuple(std.tolist())
 
 
@@ -138,14 +145,25 @@ def download(url: str, dest: Path, md5: str | None, fetch: Callable[[str, Path],
 
 
 def extract_tarball(path: Path, into: Path, md5: str | None) -> None:
-    """md5-check then extract a (gzipped) tarball, refusing links and paths outside `into`."""
+    """md5-check then extract a (gzipped) tarball, refusing links and paths outside `into`.
+
+    It is unpacked in a hidden staging folder first and its top-level entries moved in after, so an
+    interrupted extraction never leaves a half-filled data folder that would later load silently.
+    """
     check_md5(path, md5)
     print(f"actlab: extracting {path}", flush=True)
+    staging = into / f".{path.name}.extracting"
+    shutil.rmtree(staging, ignore_errors=True)
     try:
         with tarfile.open(path, "r:*") as tar:
-            tar.extractall(into, filter="data")
+            tar.extractall(staging, filter="data")
+        for entry in staging.iterdir():
+            if not (into / entry.name).exists():
+                entry.replace(into / entry.name)
     except (tarfile.TarError, OSError, EOFError) as err:
         raise DataError(f"{path}: cannot extract ({err}); the archive is corrupt or incomplete") from err
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def missing_message(name: str, root: Path, expected: Sequence[str], get: str) -> str:
