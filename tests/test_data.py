@@ -466,6 +466,17 @@ def test_imagenette_default_size_and_tarball(tmp_path, monkeypatch):
     assert d.train_x.shape == (2, 3, 128, 128) and d.spec.image_size == (128, 128)
 
 
+@pytest.mark.parametrize("size, variant", [(24, "imagewoof2-320"), (400, "imagewoof2")])
+def test_imagewoof_download_picks_the_320px_archive_when_enough(tmp_path, monkeypatch, size, variant):
+    tarball = tmp_path / f"{variant}.tgz"
+    make_tarball(write_jpeg_tree(tmp_path / "src", variant, per_class=1), tarball)
+    calls: list[str] = []
+    monkeypatch.setattr(_base, "fetch_url", fake_fetch({tarball.name: tarball.read_bytes()}, calls))
+    d = load_dataset("imagewoof", tmp_path / "root", download=True, image_size=size)
+    assert calls == [f"https://s3.amazonaws.com/fast-ai-imageclas/{variant}.tgz"]
+    assert d.train_x.shape == (2, 3, size, size) and d.source.endswith(variant)
+
+
 def test_corrupt_jpeg_names_the_file(tmp_path):
     folder = write_jpeg_tree(tmp_path, "imagenette2")
     bad = folder / "val" / WNIDS[1] / f"{WNIDS[1]}_2.JPEG"
