@@ -7,7 +7,7 @@ import os
 import shutil
 import tarfile
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,21 +126,22 @@ def fetch_url(url: str, dest: Path) -> None:
         shutil.copyfileobj(response, f, length=1 << 20)
 
 
-def download(url: str, dest: Path, md5: str | None, fetch: Callable[[str, Path], None] | None = None) -> None:
+def download(url: str, dest: Path, md5: str | None) -> None:
     """Download `url` to `dest` through a `.part` file, md5-check it, then move it into place."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     print(f"actlab: downloading {url} -> {dest}", flush=True)
     try:
-        (fetch or fetch_url)(url, part)
+        fetch_url(url, part)
     except OSError as err:  # URLError and HTTPError are OSErrors
         part.unlink(missing_ok=True)
         raise DataError(f"could not download {url}: {err}") from err
-    try:
-        check_md5(part, md5)
-    except DataError as err:
-        part.unlink(missing_ok=True)
-        raise DataError(f"downloaded {url}, but {err}") from None
+    if md5 is not None and (got := md5sum(part)) != md5:
+        part.unlink()
+        raise DataError(
+            f"{dest}: md5 mismatch after downloading {url} (expected {md5}, got {got}); "
+            f"the corrupt download was deleted, try again"
+        )
     part.replace(dest)
 
 
