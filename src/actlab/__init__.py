@@ -1,4 +1,4 @@
-"""actlab: exact, fast, memory-lean smooth activations for PyTorch, and a lab that tests whether they beat ReLU.
+"""actlab: exact, fast, memory-lean smooth activations for PyTorch, and a lab that tests if they beat ReLU.
 
 Attributes load lazily (PEP 562) so that ``actlab.results`` and ``actlab.analysis`` never import torch.
 """

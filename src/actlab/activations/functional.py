@@ -77,6 +77,16 @@ def silu_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
     return (g * (torch.sigmoid(x) + x * sigmoid_pair(x)),)
 
 
+def hard_swish(x: Tensor) -> Tensor:
+    # x·(relu6(x + 3)/6): divide the gate first so x·gate never overflows (native x·relu6(x+3)/6 does)
+    return x * (torch.clamp(x + 3, 0.0, 6.0) / 6)
+
+
+def hard_swish_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
+    inner = (2 * x + 3) / 6
+    return (g * torch.where(x >= 3, 1.0, torch.where(x <= -3, 0.0, inner)),)
+
+
 # ----------------------------------------------------------------------------------------------
 # Mish (arXiv:1908.08681): x·tanh(softplus(x))
 
@@ -222,44 +232,49 @@ def tanhsoft_bwd(g, x, alpha, beta, gamma, delta) -> tuple[Tensor, ...]:
 
 # ----------------------------------------------------------------------------------------------
 # EIS (arXiv:2009.13501): x·softplus(x)^α / (sqrt(β + γx²) + δ·e^{-θx})
-# Written as P·R with P = sp^α and R = x/D; D is evaluated scaled by F = exp(-|θx|) ∈ (0, 1] so that
-# e^{-θx} never overflows: for θx < 0, R = xF/(HF + δ); otherwise R = x/(H + δF).
+# Written as P·R with P = sp^α and R = x/D, and nothing may overflow. With M = max(1, |x|·min(1, √γ))
+# the root is H = M·hs, hs = sqrt(β/M² + γ(x/M)²) (M = 1 when γ = 0: H is just √β), and D is scaled
+# by F = exp(-|θx|) ∈ (0, 1]: for θx < 0, D·F = H·F + δ (e^{-θx} = 1/F would overflow), else D = H + δF.
 
 
 def _eis_parts(x, alpha, beta, gamma, delta, theta):
     sp = F.softplus(x)
     p = sp.pow(alpha)
-    h = hypot(torch.sqrt(beta), torch.sqrt(gamma) * x)  # sqrt(β + γx²)
-    tx = theta * x
-    f = torch.exp(-tx.abs())
-    neg = tx < 0
-    inv_d = torch.where(neg, f / (h * f + delta), 1 / (h + delta * f))  # 1/D
-    e_inv_d = torch.where(neg, 1 / (h * f + delta), f / (h + delta * f))  # e^{-θx}/D
-    return sp, p, h, inv_d, e_inv_d
+    big = torch.clamp(x.abs() * torch.clamp(torch.sqrt(gamma), max=1.0), min=1.0)
+    xs = x / big
+    hs = hypot(torch.sqrt(beta) / big, torch.sqrt(gamma) * xs)  # H / M
+    f = torch.exp(-(theta * x).abs())
+    mf = big * f
+    neg = theta * x < 0
+    den_neg, den_pos = hs * mf + delta, hs + delta * f / big  # D·F and D/M
+    r = torch.where(neg, xs * mf / den_neg, xs / den_pos)  # x/D
+    inv_d = torch.where(neg, f / den_neg, (1 / big) / den_pos)  # 1/D
+    e_inv_d = torch.where(neg, 1 / den_neg, (f / big) / den_pos)  # e^{-θx}/D
+    x_over_h = torch.where(hs == 0, 0.0, xs / torch.where(hs == 0, 1.0, hs))
+    return sp, p, big * hs, r, inv_d, e_inv_d, x_over_h
 
 
 def eis(x: Tensor, alpha: Tensor, beta: Tensor, gamma: Tensor, delta: Tensor, theta: Tensor) -> Tensor:
-    _, p, _, inv_d, _ = _eis_parts(x, alpha, beta, gamma, delta, theta)
-    return p * (x * inv_d)
+    _, p, _, r, _, _, _ = _eis_parts(x, alpha, beta, gamma, delta, theta)
+    return p * r
 
 
 def eis_bwd(g, x, alpha, beta, gamma, delta, theta) -> tuple[Tensor, ...]:
-    sp, p, h, inv_d, e_inv_d = _eis_parts(x, alpha, beta, gamma, delta, theta)
-    r = x * inv_d
+    sp, p, h, r, inv_d, e_inv_d, x_over_h = _eis_parts(x, alpha, beta, gamma, delta, theta)
     # d/dx sp^α = α·sp^α·(σ/sp); σ/sp → 1 - eˣ/2 as x → -∞, where both underflow
     ratio = torch.where(x < -20, 1 - 0.5 * torch.exp(x), torch.sigmoid(x) / torch.where(x < -20, 1.0, sp))
     dp = alpha * p * ratio
     safe_h = torch.where(h == 0, 1.0, h)
-    x_over_h = torch.where(h == 0, 0.0, x / safe_h)
     q = delta * e_inv_d  # share of the exponential term in D
-    dr = inv_d - r * gamma * x_over_h * inv_d + theta * r * q
+    # x/H is unbounded only when γ = 0 (then it is multiplied by 0): mul0 keeps that product 0
+    dr = inv_d - mul0(r * gamma, x_over_h) * inv_d + theta * mul0(r, q)
     grad_x = g * (dp * r + p * dr)
     pr = p * r
     grad_alpha = g * mul0(p, torch.log(sp)) * r
     grad_beta = g * torch.where(h == 0, 0.0, -pr * inv_d / (2 * safe_h))
-    grad_gamma = g * (-0.5 * pr * r * x_over_h)
+    grad_gamma = g * (-0.5 * mul0(pr * r, x_over_h))
     grad_delta = g * (-pr * e_inv_d)
-    grad_theta = g * pr * x * q
+    grad_theta = g * pr * mul0(x, q)
     return grad_x, grad_alpha, grad_beta, grad_gamma, grad_delta, grad_theta
 
 
@@ -292,7 +307,7 @@ def pserf_bwd(g, x, gamma, delta) -> tuple[Tensor, Tensor, Tensor]:
     v = gamma * sp
     k = 2 * INV_SQRT_PI * torch.exp(-v * v)
     k_sig = k * torch.sigmoid(dx)
-    grad_x = g * (torch.erf(v) + x * gamma * delta * k_sig)
+    grad_x = g * (torch.erf(v) + (x * k_sig) * (gamma * delta))  # x·k_sig first: x·γ may overflow
     grad_gamma = g * x * mul0(k, sp)
     grad_delta = g * gamma * mul0(x * x, k_sig)
     return grad_x, grad_gamma, grad_delta
@@ -305,7 +320,7 @@ def serf(x: Tensor) -> Tensor:
 def serf_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
     sp = F.softplus(x)
     k = 2 * INV_SQRT_PI * torch.exp(-sp * sp)
-    return (g * (torch.erf(sp) + x * k * torch.sigmoid(x)),)
+    return (g * (torch.erf(sp) + x * torch.sigmoid(x) * k),)  # x·σ first: x·k may overflow
 
 
 # ----------------------------------------------------------------------------------------------
@@ -322,7 +337,7 @@ def tanhexp_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
 
 
 def logish(x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
-    return alpha * x * torch.log1p(torch.sigmoid(beta * x))
+    return alpha * (x * torch.log1p(torch.sigmoid(beta * x)))  # α·x may overflow before the 0 factor
 
 
 def logish_bwd(g, x, alpha, beta) -> tuple[Tensor, Tensor, Tensor]:
@@ -331,7 +346,7 @@ def logish_bwd(g, x, alpha, beta) -> tuple[Tensor, Tensor, Tensor]:
     log_term = torch.log1p(s)
     ss = sigmoid_pair(bx) / (1 + s)
     grad_x = g * alpha * (log_term + mul0(bx, ss))
-    grad_alpha = g * x * log_term
+    grad_alpha = g * (x * log_term)
     grad_beta = g * alpha * mul0(x * x, ss)
     return grad_x, grad_alpha, grad_beta
 
@@ -378,9 +393,13 @@ def pau_bwd(g: Tensor, x: Tensor, numerator: Tensor, denominator: Tensor) -> tup
         k * denominator[k - 1].abs() * s.abs() ** (k - 1) * inv ** (n - k + 1) for k in range(1, n + 1)
     )
     grad_x = g * (dp - y * dq) / q
-    g_over_q = g / q
-    grad_num = torch.stack([(g_over_q * pow_x[j]).sum() for j in range(m + 1)])
+    g_over_q = (g / q).double()
+    # accumulate in float64: terms grow like x, and ±huge terms must not sum to inf - inf
+    grad_num = torch.stack([(g_over_q * pow_x[j].double()).sum() for j in range(m + 1)])
     grad_den = torch.stack(
-        [(-g_over_q * y * pow_abs[k]).sum() * torch.sign(denominator[k - 1]) for k in range(1, n + 1)]
+        [
+            (-g_over_q * (y * pow_abs[k]).double()).sum() * torch.sign(denominator[k - 1])
+            for k in range(1, n + 1)
+        ]
     )
-    return grad_x, grad_num, grad_den
+    return grad_x, grad_num.to(x.dtype), grad_den.to(x.dtype)

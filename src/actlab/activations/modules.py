@@ -14,6 +14,7 @@ KERNELS: dict[str, Kernel] = {
     for k in (
         Kernel("swish", AF.swish, AF.swish_bwd),
         Kernel("silu", AF.silu, AF.silu_bwd),
+        Kernel("hard_swish", AF.hard_swish, AF.hard_swish_bwd),
         Kernel("mish", AF.mish, AF.mish_bwd),
         Kernel("gelu", AF.gelu, AF.gelu_bwd),
         Kernel("gelu_tanh", AF.gelu_tanh, AF.gelu_tanh_bwd),
@@ -95,6 +96,12 @@ class SiLU(KernelActivation):
     """SiLU x·σ(x) (arXiv:1702.03118), Swish with β fixed at 1; finite gradients at ±inf."""
 
     kernel_name = "silu"
+
+
+class HardSwish(KernelActivation):
+    """Hard-Swish x·relu6(x + 3)/6 (arXiv:1905.02244); unlike nn.Hardswish, finite at the largest floats."""
+
+    kernel_name = "hard_swish"
 
 
 class Mish(KernelActivation):

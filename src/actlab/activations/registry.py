@@ -178,12 +178,12 @@ _NATIVE = [
     ("celu", nn.CELU, "max(0, x) + min(0, α(e^{x/α} - 1))", "arXiv:1704.07483"),
     ("selu", nn.SELU, "λ·(x if x > 0 else α(eˣ - 1))", "arXiv:1706.02515"),
     ("softplus", nn.Softplus, "ln(1 + e^{βx})/β", "Dugas et al. 2001"),
-    ("hard_swish", nn.Hardswish, "x·relu6(x + 3)/6", "arXiv:1905.02244"),
     ("identity", nn.Identity, "x", ""),
 ]
 for _name, _cls, _formula, _paper in _NATIVE:
     register_act(_name, _cls, formula=_formula, paper=_paper)
 
+register_act("hard_swish", M.HardSwish, formula="x·relu6(x + 3)/6", paper="arXiv:1905.02244")
 register_act("gelu", M.GELU, formula="x·Φ(x)", paper="arXiv:1606.08415")
 register_act("swish", M.Swish, formula="x·σ(βx)", paper="arXiv:1710.05941")
 register_act("silu", M.SiLU, formula="x·σ(x)", paper="arXiv:1702.03118")
