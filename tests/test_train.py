@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import random
 from pathlib import Path
@@ -18,6 +19,7 @@ from actlab.train import engine
 from actlab.train.command import add_parser, config_from_args, default_out_dir
 from actlab.train.engine import EPOCH_KEYS, train
 from actlab.train.optim import build_optimizer, decay_split
+from actlab.train.progress import Progress
 from actlab.train.state import rng_state, set_rng_state
 
 
@@ -265,3 +267,23 @@ def test_command_user_errors_return_2(argv, match, tmp_path, capsys, monkeypatch
     assert args.func(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("actlab: error: ") and match in err and "Traceback" not in err
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_status_line_on_tty_and_plain_lines_otherwise():
+    m = {"epoch": 0, "train_loss": 1.0, "train_acc": 0.5, "val_loss": None, "val_acc": None, "val_top5": None,
+         "lr": 0.1, "seconds": 1.0, "images_per_s": 100.0}  # fmt: skip
+    tty, plain = _Tty(), io.StringIO()
+    for stream in (tty, plain):
+        p = Progress(True, epochs=2, stream=stream, interval=0.0)
+        p.batch(0, 0, 3, lambda: 2.5)
+        p.epoch(m)
+    assert "\repoch 0/1  batch 1/3  loss 2.5000" in tty.getvalue() and "\r" not in plain.getvalue()
+    assert plain.getvalue() == "epoch 0/1  train loss 1.0000 acc 0.5000  lr 0.1  1.0s  100 img/s\n"
+    silent = io.StringIO()
+    Progress(False, epochs=2, stream=silent).epoch(m)
+    assert silent.getvalue() == ""

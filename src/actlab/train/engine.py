@@ -9,12 +9,10 @@ Epochs are 0-based, as in MXNet's logs and its `--lr-steps` rule.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from actlab.config import RunConfig
-from actlab.results import atomic_write_json
 from actlab.train.optim import build_optimizer
 from actlab.train.progress import Progress
+from actlab.train.record import EPOCH_KEYS, RunResult, finished_run, recording
 from actlab.train.schedules import lr_at
 from actlab.train.state import (
     CHECKPOINT_NAME,
@@ -36,72 +34,6 @@ from actlab.train.state import (
     seed_everything,
     set_rng_state,
 )
-
-RUN_JSON = "run.json"
-EPOCH_KEYS = (
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "val_top5",
-    "lr",
-    "seconds",
-    "images_per_s",
-)
-
-
-@dataclass
-class RunResult:
-    """What a run produced; `summary()` has the keys of `ResultsStore.finish`."""
-
-    run_id: str
-    status: str  # running | done | diverged | failed | interrupted
-    config: RunConfig
-    out_dir: Path
-    env: dict[str, Any]
-    epochs: list[dict[str, Any]] = field(default_factory=list)  # one dict of EPOCH_KEYS per epoch
-    error: str | None = None
-
-    @property
-    def best_epoch(self) -> int | None:
-        """First epoch with the highest validation top-1 (the Swish article's "best at epoch N")."""
-        scored = [m for m in self.epochs if m["val_acc"] is not None]
-        return max(scored, key=lambda m: (m["val_acc"], -m["epoch"]))["epoch"] if scored else None
-
-    @property
-    def best_val_acc(self) -> float | None:
-        best = self.best_epoch
-        return None if best is None else next(m["val_acc"] for m in self.epochs if m["epoch"] == best)
-
-    @property
-    def final_val_acc(self) -> float | None:
-        return self.epochs[-1]["val_acc"] if self.epochs else None
-
-    @property
-    def seconds(self) -> float:
-        """Training time summed over epochs (so it adds up across resumes)."""
-        return float(sum(m["seconds"] for m in self.epochs))
-
-    def summary(self) -> dict[str, Any]:
-        keys = ("best_val_acc", "best_epoch", "final_val_acc", "seconds")
-        return {**{k: getattr(self, k) for k in keys}, "env": self.env, "error": self.error}
-
-    def to_json(self) -> dict[str, Any]:
-        summary = {k: v for k, v in self.summary().items() if k != "env"}
-        return {
-            "run_id": self.run_id,
-            "status": self.status,
-            "config": self.config.to_dict(),
-            "env": self.env,
-            "summary": {**summary, "epochs_done": len(self.epochs)},
-            "epochs": self.epochs,
-        }
-
-    def write(self) -> None:
-        """Atomically (re)write `out_dir/run.json`."""
-        atomic_write_json(self.out_dir / RUN_JSON, self.to_json())
-
 
 # ------------------------------------------------------------------------------------------------
 # set-up
@@ -267,7 +199,7 @@ def train(
     device = resolve_device(cfg)
     dtype = amp_dtype(cfg, device)
     check_names(cfg)
-    if resume and (finished := _finished_run(cfg, out_dir)) is not None:
+    if resume and (finished := finished_run(cfg, out_dir)) is not None:
         return finished
     with deterministic(device.type == "cpu"), num_threads(cfg.threads):  # CUDA keeps its fast kernels
         return _run(cfg, out_dir, device, dtype, resume, on_epoch, Progress(progress, cfg.epochs))
@@ -291,7 +223,7 @@ def _run(
     n_params = sum(p.numel() for p in model.parameters())
     what = f"{cfg.model} {cfg.act} {cfg.dataset} seed {cfg.seed}, {n_params:,} params on {device}"
     progress.line(f"run {result.run_id}: {what}, epoch {start}/{cfg.epochs} → {out_dir}")
-    try:
+    with recording(result):
         for epoch in range(start, cfg.epochs):
             metrics, diverged = _epoch(
                 model, train_loader, val_loader, opt, cfg, epoch, scaler, dtype, progress
@@ -309,14 +241,6 @@ def _run(
             if diverged:
                 progress.line(f"diverged: {result.error}")
                 break
-    except Exception as err:
-        result.status, result.error = "failed", f"{type(err).__name__}: {err}"
-        result.write()
-        raise
-    except BaseException:  # KeyboardInterrupt: the last checkpoint stays resumable
-        result.status = "interrupted"
-        result.write()
-        raise
     return result
 
 
@@ -389,15 +313,3 @@ def _fresh(out_dir: Path) -> int:
     """A fresh start: drop a stale checkpoint so a later resume cannot pick it up."""
     (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
     return 0
-
-
-def _finished_run(cfg: RunConfig, out_dir: Path) -> RunResult | None:
-    """The result recorded in `out_dir/run.json` if it is this config's run and it has ended."""
-    path = out_dir / RUN_JSON
-    if not path.exists():
-        return None
-    d = json.loads(path.read_text())
-    if d.get("run_id") != cfg.run_id() or d.get("status") not in ("done", "diverged"):
-        return None
-    error = d.get("summary", {}).get("error")
-    return RunResult(d["run_id"], d["status"], cfg, out_dir, d.get("env", {}), d.get("epochs", []), error)
