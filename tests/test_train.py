@@ -287,3 +287,32 @@ def test_progress_status_line_on_tty_and_plain_lines_otherwise():
     silent = io.StringIO()
     Progress(False, epochs=2, stream=silent).epoch(m)
     assert silent.getvalue() == ""
+
+
+def test_real_model_groups_spare_activation_params():
+    from actlab.models import get_model
+
+    net = get_model("simple_cnn", 10, 1, act="smu")
+    decay, no_decay = decay_split(net)
+    act_params = {id(p) for m in net.modules() if type(m).__name__ == "SMU" for p in m.parameters()}
+    assert act_params and act_params <= {id(p) for p in no_decay}
+    assert all(p.ndim >= 2 for p in decay) and all(p.ndim == 1 or id(p) in act_params for p in no_decay)
+
+
+def test_metrics_and_summary_fit_the_results_store(full_run, tmp_path):
+    from actlab.results import ResultsStore
+
+    result, seen = full_run
+    with ResultsStore(tmp_path) as store:
+        store.add_runs("s", [{"run_id": result.run_id, "config": result.config.to_dict()}])
+        assert store.claim_next("s")["run_id"] == result.run_id
+        for m in seen:
+            store.record_epoch(result.run_id, m)
+        store.finish(result.run_id, result.status, result.summary())
+        row = store.get_run(result.run_id)
+        assert (row["status"], row["best_val_acc"], row["best_epoch"]) == (
+            "done",
+            result.best_val_acc,
+            result.best_epoch,
+        )
+        assert [e["val_acc"] for e in store.epochs(result.run_id)] == [m["val_acc"] for m in seen]
