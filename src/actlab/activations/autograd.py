@@ -39,7 +39,7 @@ def _limits(forward: Forward, params: tuple[Tensor, ...], like: Tensor) -> tuple
     saturated and that is the limit; where they differ it keeps growing and the limit is ±inf.
     """
     big = torch.finfo(like.dtype).max
-    ndim = max((p.dim() for p in params), default=0)
+    ndim = max([p.dim() for p in params] + [0])  # a list, not max(generator, default=): dynamo traces it
     probe = torch.tensor([-big, -big / 2, big / 2, big], dtype=like.dtype, device=like.device)
     y = forward(probe.reshape(4, *([1] * ndim)), *params)
     far, half = y[[0, 3]], y[[1, 2]]

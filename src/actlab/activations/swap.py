@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from .modules import KernelActivation
 from .registry import get_act
 
 # Functional spellings of each module type that swap_acts can also find in a traced graph.
@@ -19,6 +20,13 @@ _FUNCTIONAL: dict[type[nn.Module], tuple[set[Callable], set[str]]] = {
     nn.LeakyReLU: ({F.leaky_relu, F.leaky_relu_}, set()),
     nn.Mish: ({F.mish}, set()),
 }
+
+
+class _ActLeafTracer(fx.Tracer):
+    """Keeps activation modules (torch's and actlab's) as single calls instead of tracing into them."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, KernelActivation) or super().is_leaf_module(m, module_qualified_name)
 
 
 def _swap_modules(model: nn.Module, factory, replace: tuple[type[nn.Module], ...]) -> int:
@@ -41,7 +49,7 @@ def _swap_functional(model: nn.Module, factory, replace: tuple[type[nn.Module], 
     if not functions and not methods:
         return 0
     try:
-        graph = fx.Tracer().trace(model)
+        graph = _ActLeafTracer().trace(model)
     except Exception:  # not traceable (data-dependent control flow...): modules only
         return 0
     count = 0

@@ -1,0 +1,62 @@
+"""The activation commands of the CLI: list, info, plot, --help everywhere, clean user errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from actlab.cli import build_parser, main
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "smu" in out and "arXiv:2111.04682" in out
+    assert main(["list", "--json"]) == 0
+    names = [row["name"] for row in json.loads(capsys.readouterr().out)]
+    assert "mish" in names
+
+
+def test_info(capsys):
+    assert main(["info", "mish"]) == 0
+    out = capsys.readouterr().out
+    assert "-0.308843 at x = -1.19243" in out
+    assert main(["info", "smu(alpha=0.25)", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["learnable"] == ["mu"]
+
+
+def test_plot_writes_png(tmp_path):
+    out = tmp_path / "figs" / "acts.png"
+    assert main(["plot", "relu", "swish", "mish", "smu", "--range", "-4", "4", "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    der = tmp_path / "d.png"
+    assert main(["plot", "smu1", "gelu", "--derivative", "-o", str(der)]) == 0
+    assert der.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["info", "mishh"], "unknown activation"),
+        (["plot", "mish", "--range", "3", "-3", "-o", "x.png"], "LOW < HIGH"),
+        (["plot", "swish(beat=1)", "-o", "x.png"], "no keyword 'beat'"),
+    ],
+)
+def test_user_errors_are_one_clean_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("actlab: error:") and message in err and "Traceback" not in err
+
+
+def test_help_on_every_command():
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert {"list", "info", "plot"} <= set(commands)
+    for name in commands:
+        result = subprocess.run(
+            [sys.executable, "-m", "actlab.cli", name, "--help"], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0 and "usage: actlab" in result.stdout, (name, result.stderr)
