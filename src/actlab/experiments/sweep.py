@@ -1,0 +1,548 @@
+"""Sweeps: {data set × model × seed × activation × lr} expanded into `RunConfig`s, run against the store.
+
+A `SweepSpec` names the grid; `expand(spec)` gives one `RunConfig` per trial, `run_sweep(spec, DIR)` runs
+them with every result in `DIR/actlab.db` and every checkpoint in `DIR/runs/<run_id>/`. Run ids are
+`cfg.run_id()` (a hash of the config) and the sweep id a hash of the spec, so rerunning the same command
+skips finished trials and resumes an interrupted one from its last checkpoint.
+
+Seeds are paired: every activation runs on the same seed list, and the seed alone fixes the data order,
+the augmentation and the initial weights of everything that is not an activation.
+
+`--config sweep.toml` format (stdlib `tomllib`; see `example_sweep.toml` beside this file):
+
+    [sweep]
+    acts = ["relu", "swish", "smu(alpha=0.25, mu=1e6)"]  # required; activation specs
+    models = ["simple_cnn"]        # default: [train] model
+    datasets = ["digits"]          # default: [train] dataset
+    seeds = 5                      # a count (seeds 0..4) or a list of seeds, e.g. [0, 3, 7]
+    lrs = [0.1, 0.05]              # lr grid for every activation (default: [train] lr)
+
+    [sweep.act_lrs]                # per-activation lr grid; replaces `lrs` for that activation
+    swish = [0.05, 0.02]
+
+    [train]                        # base RunConfig fields (actlab.config.RunConfig), e.g.
+    epochs = 10
+    lr_steps = [5, 8]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import queue
+import sys
+import threading
+import time
+import tomllib
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from actlab.config import IO_FIELDS, RunConfig
+from actlab.results import FINAL_STATUSES, ResultsStore, default_worker
+from actlab.train.engine import train
+from actlab.train.state import CHECKPOINT_NAME
+
+LOG_NAME = "sweep.log"  # per-run log of attempts (claim, resume point, end) in DIR/runs/<run_id>/
+HEARTBEAT_S = 60.0  # seconds between liveness marks while a trial runs (the store's stale limit is 900 s)
+Event = dict[str, Any]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the spec
+
+
+def _canonical_act(spec: str) -> str:
+    """`"SMU"` → `"smu"`, `"smu(mu=1e6)"` → `"smu(mu=1000000.0)"`: one spelling, one run id."""
+    from actlab.activations import get_act
+
+    return get_act(spec).spec
+
+
+def _seed_list(seeds: int | Sequence[int]) -> tuple[int, ...]:
+    if isinstance(seeds, bool):
+        raise ValueError(f"seeds={seeds!r}: expected a count or a list of seeds")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds={seeds}: the number of seeds must be >= 1")
+        return tuple(range(seeds))
+    out = tuple(seeds)
+    if not out or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in out):
+        raise ValueError(f"seeds={list(out)!r}: expected a non-empty list of integers >= 0")
+    return out
+
+
+def _lr_tuple(name: str, lrs: Sequence[float]) -> tuple[float, ...]:
+    out = tuple(float(x) if isinstance(x, int | float) and not isinstance(x, bool) else x for x in lrs)
+    if not all(isinstance(x, float) and math.isfinite(x) and x > 0 for x in out):
+        raise ValueError(f"{name}={list(lrs)!r}: learning rates must be finite numbers > 0")
+    return out
+
+
+def _no_dupes(name: str, values: Sequence[Any]) -> None:
+    dupes = sorted({str(v) for v in values if values.count(v) > 1})
+    if dupes:
+        raise ValueError(f"{name}: duplicate value(s) {', '.join(dupes)}")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A grid of trials: every activation × model × data set × seed (× lr), all else from `base`.
+
+    Args:
+        acts: activation specs (canonicalised, so `SMU` and `smu` are one activation).
+        models: model names; empty = `(base.model,)`.
+        datasets: data set names; empty = `(base.dataset,)`.
+        seeds: a count n (seeds 0..n-1) or the seeds themselves; every activation runs all of them.
+        lrs: lr grid for every activation; empty = `(base.lr,)`.
+        act_lrs: per-activation lr grids (a mapping or pairs), replacing `lrs` for those activations.
+        base: every other setting.
+    """
+
+    acts: tuple[str, ...]
+    models: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    lrs: tuple[float, ...] = ()
+    act_lrs: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    base: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        if isinstance(self.acts, str):
+            raise ValueError(f"acts={self.acts!r}: expected a list of activation specs")
+        acts = tuple(_canonical_act(a) for a in self.acts)
+        if not acts:
+            raise ValueError("acts: at least one activation is needed")
+        _no_dupes("acts", acts)
+        put(self, "acts", acts)
+        for name in ("models", "datasets"):
+            values = getattr(self, name)
+            if isinstance(values, str):
+                raise ValueError(f"{name}={values!r}: expected a list of names")
+            values = tuple(values) or (getattr(self.base, name[:-1]),)
+            _no_dupes(name, values)
+            put(self, name, values)
+        put(self, "seeds", _seed_list(self.seeds))
+        _no_dupes("seeds", self.seeds)
+        put(self, "lrs", _lr_tuple("lrs", self.lrs))
+        _no_dupes("lrs", self.lrs)
+        pairs = self.act_lrs.items() if isinstance(self.act_lrs, Mapping) else self.act_lrs
+        act_lrs = tuple(sorted((_canonical_act(a), _lr_tuple(f"act_lrs[{a!r}]", v)) for a, v in pairs))
+        unknown = sorted({a for a, _ in act_lrs} - set(acts))
+        if unknown:
+            raise ValueError(f"act_lrs: {', '.join(unknown)} not in acts ({', '.join(acts)})")
+        put(self, "act_lrs", act_lrs)
+
+    def lrs_for(self, act: str) -> tuple[float, ...]:
+        """The learning rates `act` is trained with."""
+        return dict(self.act_lrs).get(act) or self.lrs or (self.base.lr,)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict; `from_dict` inverts it."""
+        return {
+            "acts": list(self.acts),
+            "models": list(self.models),
+            "datasets": list(self.datasets),
+            "seeds": list(self.seeds),
+            "lrs": list(self.lrs),
+            "act_lrs": {a: list(v) for a, v in self.act_lrs},
+            "base": self.base.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SweepSpec:
+        """Inverse of `to_dict`; unknown keys raise `ValueError`."""
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown sweep field(s): {', '.join(unknown)}")
+        d = dict(d)
+        d["base"] = RunConfig.from_dict(d.get("base") or {})
+        return cls(**d)
+
+    def replace(self, **overrides: Any) -> SweepSpec:
+        return dataclasses.replace(self, **overrides)
+
+    def sweep_id(self) -> str:
+        """12 hex chars of sha256 over the spec (without the where-it-runs fields: device, threads...)."""
+        d = self.to_dict()
+        d["base"] = {k: v for k, v in d["base"].items() if k not in (*IO_FIELDS, "act", "seed")}
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def load_spec(path: str | os.PathLike) -> SweepSpec:
+    """Read a sweep TOML file (format in this module's docstring); `ValueError` on a bad file."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"sweep config {path} not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: invalid TOML: {err}") from None
+    unknown = sorted(set(doc) - {"sweep", "train"})
+    if unknown:
+        raise ValueError(f"{path}: unknown table(s) [{'], ['.join(unknown)}]; valid: [sweep], [train]")
+    sweep = dict(doc.get("sweep") or {})
+    if "acts" not in sweep:
+        raise ValueError(f'{path}: [sweep] needs `acts`, e.g. acts = ["relu", "swish"]')
+    try:
+        return SweepSpec.from_dict({**sweep, "base": doc.get("train") or {}})
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def expand(spec: SweepSpec) -> list[RunConfig]:
+    """One `RunConfig` per trial, seed-major (every activation gets seed 0 before any gets seed 1)."""
+    return [
+        spec.base.replace(dataset=dataset, model=model, seed=seed, act=act, lr=lr)
+        for dataset in spec.datasets
+        for model in spec.models
+        for seed in spec.seeds
+        for act in spec.acts
+        for lr in spec.lrs_for(act)
+    ]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# progress: trials done/total, ETA, the running trial's epoch
+
+
+def _duration(s: float) -> str:
+    s = round(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def trial_label(cfg: RunConfig) -> str:
+    return f"{cfg.act} {cfg.model}/{cfg.dataset} seed {cfg.seed} lr {cfg.lr:g}"
+
+
+class SweepProgress:
+    """Turns worker events into a status line on a TTY, or one line per event otherwise (stderr)."""
+
+    def __init__(
+        self, total: int, done: int, epochs_left: int, enabled: bool = True, stream: TextIO | None = None
+    ):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.total, self.done, self.epochs_left = total, done, epochs_left
+        self.start, self.epochs_run = time.perf_counter(), 0
+        self.running: dict[str, dict[str, Any]] = {}
+
+    def eta(self) -> str:
+        if not self.epochs_run:
+            return "?"
+        per_epoch = (time.perf_counter() - self.start) / self.epochs_run
+        return _duration(per_epoch * max(0, self.epochs_left))
+
+    def handle(self, ev: Event) -> None:
+        kind, run_id = ev["kind"], ev["run_id"]
+        if kind == "start":
+            self.running[run_id] = {"label": ev["label"], "epochs": ev["epochs"], "next": None}
+            self._show(f"start {ev['label']}" + (" (resuming from its checkpoint)" if ev["resume"] else ""))
+        elif kind == "epoch":
+            r = self.running.setdefault(run_id, {"label": run_id, "epochs": ev["epochs"], "next": None})
+            skipped = ev["epoch"] if r["next"] is None else 0  # epochs a resume did not need to redo
+            r["next"] = ev["epoch"] + 1
+            self.epochs_run += 1
+            self.epochs_left -= 1 + skipped
+            acc = "" if ev.get("val_acc") is None else f", val acc {100 * ev['val_acc']:.2f}%"
+            self._show(f"{r['label']}: epoch {ev['epoch'] + 1}/{ev['epochs']}{acc}", transient=True)
+        elif kind == "end":
+            r = self.running.pop(run_id, {"label": run_id, "epochs": 0, "next": 0})
+            self.epochs_left -= max(0, r["epochs"] - (r["next"] or 0))
+            self.done += ev["status"] != "lost"
+            self._show(f"{ev['status']} {r['label']}{ev.get('note', '')}")
+
+    def _show(self, text: str, transient: bool = False) -> None:
+        if not self.enabled:
+            return
+        head = f"[{self.done}/{self.total} trials, ETA {self.eta()}]"
+        if self.tty:
+            if not transient:
+                self.stream.write(f"\r\x1b[K{head} {text}\n")
+            running = "; ".join(
+                f"{r['label']} epoch {r['next'] or 0}/{r['epochs']}" for r in self.running.values()
+            )
+            self.stream.write(f"\r\x1b[K{head} {running}")
+        else:
+            self.stream.write(f"{head} {text}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# one worker: claim, train, record, repeat
+
+
+class ClaimLost(Exception):
+    """Another worker took this trial over (ours looked dead); stop without recording anything."""
+
+
+def _log(run_dir: Path, text: str) -> None:
+    with open(run_dir / LOG_NAME, "a") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+
+
+@contextlib.contextmanager
+def _heartbeat(db_path: Path, run_id: str, worker: str, every: float = HEARTBEAT_S):
+    """Mark the trial alive every `every` seconds from a thread with its own connection, so that an
+    epoch longer than the store's stale limit is not taken for a dead worker."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        with ResultsStore(db_path) as st:
+            while not stop.wait(every):
+                st.heartbeat(run_id, worker)
+
+    t = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
+def _summary(result: Any) -> dict[str, Any]:
+    keep = ("best_val_acc", "best_epoch", "final_val_acc", "seconds", "env", "error")
+    return {k: v for k, v in result.summary().items() if k in keep}
+
+
+def run_trial(
+    st: ResultsStore,
+    run: Mapping[str, Any],
+    cfg: RunConfig,
+    train_fn: Callable[..., Any],
+    emit: Callable[[Event], None],
+    worker: str,
+    parent_pid: int | None = None,
+) -> str:
+    """Train one claimed trial in `DIR/runs/<run_id>/` (resuming from its checkpoint if there is one)
+    and close it in the store; returns its status ("lost" if another worker took it over)."""
+    run_id = run["run_id"]
+    run_dir = st.run_dir(run_id)
+    resume = (run_dir / CHECKPOINT_NAME).exists()
+    _log(run_dir, f"attempt {run['attempts']} by {worker}: " + ("resume" if resume else "fresh start"))
+    label = trial_label(cfg)
+    emit({"kind": "start", "run_id": run_id, "label": label, "epochs": cfg.epochs, "resume": resume})
+    first: list[int] = []
+
+    def on_epoch(m: dict[str, Any]) -> None:
+        if parent_pid is not None and os.getppid() != parent_pid:
+            raise SystemExit(f"worker {worker}: the sweep command is gone; stopping")
+        if not st.heartbeat(run_id, worker):
+            raise ClaimLost(f"{run_id} was re-claimed by another worker")
+        st.record_epoch(run_id, m)
+        if not first:
+            first.append(m["epoch"])
+            _log(run_dir, f"attempt {run['attempts']}: first epoch run {m['epoch']}")
+        emit({"kind": "epoch", "run_id": run_id, "epoch": m["epoch"], "epochs": cfg.epochs,
+              "val_acc": m.get("val_acc")})  # fmt: skip
+
+    try:
+        with _heartbeat(st.db_path, run_id, worker):
+            result = train_fn(cfg, run_dir, resume=True, on_epoch=on_epoch, progress=False)
+    except ClaimLost as err:
+        _log(run_dir, f"attempt {run['attempts']}: {err}")
+        emit({"kind": "end", "run_id": run_id, "status": "lost"})
+        return "lost"
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}"
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        st.finish(run_id, "failed", {"error": error})
+        _log(run_dir, f"attempt {run['attempts']}: failed: {error}")
+        emit({"kind": "end", "run_id": run_id, "status": "failed", "note": f": {error}"})
+        return "failed"
+    for m in result.epochs:  # idempotent; covers epochs a kill hid from on_epoch (run.json done, row not)
+        st.record_epoch(run_id, m)
+    status = result.status if result.status in FINAL_STATUSES else "failed"
+    summary = _summary(result)
+    if status != result.status:
+        summary["error"] = f"trainer returned status {result.status!r}"
+    st.finish(run_id, status, summary)
+    _log(run_dir, f"attempt {run['attempts']}: {status}")
+    best = summary.get("best_val_acc")
+    note = "" if best is None else f": best val acc {100 * best:.2f}% (epoch {summary.get('best_epoch')})"
+    emit({"kind": "end", "run_id": run_id, "status": status, "note": note})
+    return status
+
+
+def work(
+    out_dir: str | os.PathLike,
+    sweep_id: str,
+    configs: Mapping[str, Mapping[str, Any]],
+    train_fn: Callable[..., Any] = train,
+    emit: Callable[[Event], None] = lambda ev: None,
+    parent_pid: int | None = None,
+) -> int:
+    """Claim and run trials of `sweep_id` until none is left; returns how many this worker closed.
+
+    `configs` maps run id → `RunConfig.to_dict()` from this invocation (so device and threads follow
+    the current command); a claimed run not in it is rebuilt from its stored config."""
+    worker, n = default_worker(), 0
+    with ResultsStore(out_dir) as st:
+        while (run := st.claim_next(sweep_id, worker)) is not None:
+            d = configs.get(run["run_id"]) or json.loads(run["config_json"])
+            status = run_trial(st, run, RunConfig.from_dict(d), train_fn, emit, worker, parent_pid)
+            n += status != "lost"
+            if parent_pid is not None and os.getppid() != parent_pid:
+                break
+    return n
+
+
+def _worker_main(out_dir, sweep_id, configs, train_fn, events, parent_pid, threads) -> None:
+    """Entry point of a spawned worker process."""
+    import torch
+
+    torch.set_num_threads(threads)
+    with contextlib.suppress(KeyboardInterrupt):
+        work(out_dir, sweep_id, configs, train_fn, events.put, parent_pid)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the sweep
+
+
+@dataclass
+class SweepResult:
+    """What `run_sweep` did: the sweep's run counts per status after it, and how many trials it closed."""
+
+    sweep_id: str
+    out_dir: Path
+    counts: dict[str, int]
+    skipped: int  # trials already closed before this call
+    ran: int  # trials closed by this call
+    seconds: float
+
+
+def preflight(cfgs: Sequence[RunConfig]) -> None:
+    """Fail before anything is registered: unknown names, missing CUDA, missing data (downloaded here,
+    once, when `download` is set, rather than by several workers at once)."""
+    from actlab.data import load_dataset
+    from actlab.train.engine import check_names, resolve_device
+
+    seen: set[tuple] = set()
+    for cfg in cfgs:
+        for key, check in (
+            (("names", cfg.act, cfg.model, cfg.dataset), lambda c: check_names(c)),
+            (("device", cfg.device), resolve_device),
+            (("data", cfg.dataset, cfg.data_dir, cfg.download, cfg.image_size),
+             lambda c: load_dataset(c.dataset, c.data_dir, download=c.download, image_size=c.image_size)),
+        ):  # fmt: skip
+            if key not in seen:
+                seen.add(key)
+                check(cfg)
+
+
+def cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out_dir: str | os.PathLike,
+    *,
+    workers: int = 1,
+    train_fn: Callable[..., Any] = train,
+    progress: bool = True,
+    check: bool = True,
+) -> SweepResult:
+    """Register the sweep's trials in `out_dir/actlab.db` (existing ones are kept) and run what is left.
+
+    Args:
+        spec: the grid.
+        out_dir: results folder; trials train in `out_dir/runs/<run_id>/`.
+        workers: 1 = in this process; N > 1 = N spawned processes with `cores // N` torch threads each.
+        train_fn: `train(cfg, out_dir, *, resume, on_epoch, progress)` returning a result with `status`,
+            `epochs` and `summary()` (the trainer's `RunResult`); a module-level function when workers > 1.
+        progress: report on stderr.
+        check: run `preflight` first (names, device, data).
+
+    A trial that diverges or raises is recorded (status diverged / failed) and the sweep goes on.
+    Ctrl-C raises KeyboardInterrupt after the workers stopped; the interrupted trial stays `running`
+    with its checkpoint and the next call on the same folder resumes it.
+    """
+    if workers < 1:
+        raise ValueError(f"workers={workers}: must be >= 1")
+    start = time.perf_counter()
+    cfgs = expand(spec)
+    if check:
+        preflight(cfgs)
+    configs = {c.run_id(): c.to_dict() for c in cfgs}
+    sweep_id = spec.sweep_id()
+    with ResultsStore(out_dir) as st:
+        st.add_sweep(sweep_id, spec.to_dict())
+        rows = [{"run_id": rid, "config": d} for rid, d in configs.items()]
+        st.add_runs(sweep_id, rows)
+        runs = st.runs(sweep_id)
+    closed = {r["run_id"] for r in runs if r["status"] in FINAL_STATUSES}
+    epochs_left = sum(d["epochs"] for rid, d in configs.items() if rid not in closed)
+    prog = SweepProgress(len(runs), len(closed), epochs_left, enabled=progress)
+    try:
+        if workers == 1:
+            ran = work(out_dir, sweep_id, configs, train_fn, prog.handle)
+        else:
+            ran = _run_pool(out_dir, sweep_id, configs, train_fn, prog, workers)
+    finally:
+        prog.close()
+    with ResultsStore(out_dir) as st:
+        counts = st.counts(sweep_id)
+    return SweepResult(sweep_id, Path(out_dir), counts, len(closed), ran, time.perf_counter() - start)
+
+
+def _run_pool(out_dir, sweep_id, configs, train_fn, prog: SweepProgress, workers: int) -> int:
+    """N spawned workers claiming from the store; their events feed `prog`. Ctrl-C stops them all."""
+    import multiprocessing as mp
+    import signal
+
+    ctx = mp.get_context("spawn")
+    events = ctx.Queue()
+    threads = max(1, cpu_cores() // workers)
+    args = (str(out_dir), sweep_id, dict(configs), train_fn, events, os.getpid(), threads)
+    procs = [ctx.Process(target=_worker_main, args=args, name=f"actlab-worker-{i}") for i in range(workers)]
+    for p in procs:
+        p.start()
+    ran = 0
+
+    def drain(timeout: float | None) -> None:
+        nonlocal ran
+        with contextlib.suppress(queue.Empty):
+            while True:
+                ev = events.get(timeout=timeout) if timeout else events.get_nowait()
+                prog.handle(ev)
+                ran += ev["kind"] == "end" and ev["status"] != "lost"
+                timeout = None
+
+    try:
+        while any(p.is_alive() for p in procs):
+            drain(0.5)
+        drain(None)
+    except KeyboardInterrupt:
+        for p in procs:  # they may not have seen the Ctrl-C (e.g. `kill -INT` of this process alone)
+            if p.is_alive() and p.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGINT)
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+        raise
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+    return ran
