@@ -39,13 +39,13 @@ import threading
 import time
 import tomllib
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from actlab.config import IO_FIELDS, RunConfig
-from actlab.results import FINAL_STATUSES, ResultsStore, default_worker
+from actlab.results import FINAL_STATUSES, STATUSES, ResultsStore, default_worker
 from actlab.train.engine import train
 from actlab.train.state import CHECKPOINT_NAME
 
@@ -417,7 +417,9 @@ def _worker_main(out_dir, sweep_id, configs, train_fn, events, parent_pid, threa
 
 @dataclass
 class SweepResult:
-    """What `run_sweep` did: the sweep's run counts per status after it, and how many trials it closed."""
+    """What `run_sweep` did: run counts per status of the spec's trials after it (a trial that an earlier
+    sweep in the same folder registered first stays that sweep's: only its workers claim it), how many
+    trials were closed before, and how many it closed."""
 
     sweep_id: str
     out_dir: Path
@@ -489,7 +491,7 @@ def run_sweep(
         st.add_sweep(sweep_id, spec.to_dict())
         rows = [{"run_id": rid, "config": d} for rid, d in configs.items()]
         st.add_runs(sweep_id, rows)
-        runs = st.runs(sweep_id)
+        runs = [r for r in st.runs() if r["run_id"] in configs]  # some may belong to an earlier sweep
     closed = {r["run_id"] for r in runs if r["status"] in FINAL_STATUSES}
     epochs_left = sum(d["epochs"] for rid, d in configs.items() if rid not in closed)
     prog = SweepProgress(len(runs), len(closed), epochs_left, enabled=progress)
@@ -501,8 +503,16 @@ def run_sweep(
     finally:
         prog.close()
     with ResultsStore(out_dir) as st:
-        counts = st.counts(sweep_id)
+        counts = _counts(r["status"] for r in st.runs() if r["run_id"] in configs)
     return SweepResult(sweep_id, Path(out_dir), counts, len(closed), ran, time.perf_counter() - start)
+
+
+def _counts(statuses: Iterable[str]) -> dict[str, int]:
+    out = dict.fromkeys(STATUSES, 0)
+    for s in statuses:
+        out[s] += 1
+    out["total"] = sum(out.values())
+    return out
 
 
 def _run_pool(out_dir, sweep_id, configs, train_fn, prog: SweepProgress, workers: int) -> int:
