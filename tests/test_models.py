@@ -256,6 +256,32 @@ def test_act_forms(act):
     assert len(acts) == EXPECTED_ACTS["resnet20"] and len({id(m) for m in acts}) == len(acts)
 
 
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("vgg", "vgg11"),
+        ("resnet", "resnet20"),
+        ("resnet", "preact_resnet18"),
+        ("shufflenetv2", "shufflenet_v2_x0_5"),
+        ("squeezenet", "squeezenet"),
+        ("xresnet", "xresnet18"),
+        ("mlp", "mlp"),
+        ("mlp", "mnist_depth"),
+        ("simple_cnn", "simple_cnn"),
+    ],
+)
+def test_act_resolved_once(module: str, name: str, monkeypatch):
+    calls = []
+
+    def counting_get_act(spec):
+        calls.append(spec)
+        return get_act(spec)
+
+    monkeypatch.setattr(f"actlab.models.{module}.get_act", counting_get_act)
+    get_model(name, NUM_CLASSES, act="smu(alpha=0.25)")
+    assert calls == ["smu(alpha=0.25)"]
+
+
 # ------------------------------------------------------------------------------------------------
 # Registry errors
 
@@ -295,6 +321,7 @@ def test_bad_arguments(kwargs, match):
         ("resnet20", {"shortcut": "C"}, "shortcut must be 'A'"),
         ("vgg11", {"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
         ("mlp", {"depth": -1}, "depth must be a non-negative integer, got -1"),
+        ("mlp", {"depth": 2, "width": (8, 8, 8)}, r"depth=2 but width lists 3 hidden layers: \(8, 8, 8\)"),
         ("mnist_depth", {"input_size": 8}, "input_size must be >= 10"),
     ],
 )

@@ -128,7 +128,7 @@ def mlp(
     num_classes: int,
     in_channels: int = 3,
     act: ActSpec = "relu",
-    depth: int = 2,
+    depth: int | None = None,
     width: int | Sequence[int] = 256,
     input_size: int | Sequence[int] = 32,
     out_act: bool = False,
@@ -139,17 +139,19 @@ def mlp(
         num_classes: size of the output layer.
         in_channels: channels of the input (features of a vector input, with ``input_size=()``).
         act: activation spec; a fresh module after each hidden layer (``depth`` places, +1 with out_act).
-        depth: number of hidden Linear → act blocks (ignored when ``width`` is a sequence).
+        depth: number of hidden Linear → act blocks (default 2; with a sequence ``width``, its length).
         width: width of every hidden layer, or a sequence giving each hidden width.
         input_size: spatial size of the input: an int for square images, a tuple of dims, or () for vectors.
         out_act: also apply the activation to the output (the Mish output-landscape network does).
     """
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
     if isinstance(width, int):
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-            raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
-        widths: tuple[int, ...] = (width,) * depth
+        widths: tuple[int, ...] = (width,) * (2 if depth is None else depth)
     else:
         widths = tuple(width)
+        if depth is not None and depth != len(widths):
+            raise ValueError(f"depth={depth} but width lists {len(widths)} hidden layers: {widths}")
     return MLP(num_classes, in_channels, act, widths, input_size, out_act)
 
 
