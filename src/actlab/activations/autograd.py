@@ -5,7 +5,8 @@
 infinite inputs get the function's true limits, and parameter gradients are reduced to the
 parameter's shape. ``Kernel.apply`` runs a custom ``autograd.Function`` that saves only the input and
 the parameters (one tensor per activation, as ReLU) and recomputes in backward; when no gradient is
-needed, or while tracing or exporting, it runs the plain ops instead.
+needed, or while tracing or exporting, it runs the plain ops instead. Large tensors take the same
+two computations compiled into fused kernels (``fused.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
+
+from . import fused as _fused
 
 Forward = Callable[..., Tensor]
 Backward = Callable[..., tuple[Tensor, ...]]
@@ -84,8 +87,13 @@ class Kernel:
         object.__setattr__(self, "function", _make_function(self))
 
     def __call__(self, x: Tensor, *params: Tensor) -> Tensor:
-        """Apply to ``x``: the memory-lean autograd op when a gradient is needed, plain ops otherwise."""
-        if _plain_path(x, params):
+        """Apply to ``x``: the memory-lean autograd op when a gradient is needed, plain ops otherwise;
+        fused compiled kernels for both where ``fused`` finds them worth it."""
+        plain = _plain_path(x, params)
+        y = _fused.fused_call(self, x, params, needs_grad=not plain)
+        if y is not None:
+            return y
+        if plain:
             return evaluate(self.forward, x, params)
         return self.function.apply(x, *params)
 

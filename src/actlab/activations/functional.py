@@ -91,13 +91,27 @@ def hard_swish_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
 # Mish (arXiv:1908.08681): x·tanh(softplus(x))
 
 
+# One exponential: with e = eˣ, n = e(e + 2) = (1 + e)² - 1, tanh(softplus(x)) = n/(n + 2) and
+# σ(x)·sech²(softplus(x)) = 4e(1 + e)/(n + 2)²; no cancellation for any x. Past x = 20 tanh(softplus(x))
+# is 1 in float32 and float64, so eˣ is taken at min(x, 20) and never overflows (n + 2 ≤ e⁴⁰, squared e⁸⁰).
+MISH_CLAMP = 20.0
+
+
+def _mish_parts(x: Tensor) -> tuple[Tensor, Tensor]:
+    e = torch.exp(torch.clamp(x, max=MISH_CLAMP))
+    return e, e * (e + 2)
+
+
 def mish(x: Tensor) -> Tensor:
-    return x * torch.tanh(F.softplus(x))
+    _, n = _mish_parts(x)
+    return x * (n / (n + 2))
 
 
 def mish_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
-    sp = F.softplus(x)
-    return (g * (torch.tanh(sp) + x * torch.sigmoid(x) * sech2_of_nonneg(sp)),)
+    e, n = _mish_parts(x)
+    den = n + 2
+    slope = n / den + x * (4 * e * (1 + e) / (den * den))
+    return (g * torch.where(x > MISH_CLAMP, 1.0, slope),)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,391 @@
+"""Fused kernels: each activation's whole forward and whole backward as single compiled kernels.
+
+``Kernel.__call__`` (``autograd.py``) asks ``fused_call`` first. For tensors of at least
+``min_numel()`` elements it runs ``evaluate`` (float32 upcast, ±inf limits, cast back) and
+``evaluate_backward`` (grad_x and the parameter-gradient reductions) through ``torch.compile``, so
+inductor emits one vectorised C++ loop (Triton on CUDA) per direction instead of eager PyTorch's
+dozens of passes over memory. Backward saves only the input, as the eager op does.
+
+Compiled once per kernel, direction and shape family (``dynamic=True``: any sizes, one graph per
+number of dimensions, dtype and parameter shape), then cached in the process; inductor's FX graph
+cache (on by default, ``TORCHINDUCTOR_CACHE_DIR``) keeps the generated code across processes.
+
+Where float32 is the compute dtype some formulas are swapped for equally exact, faster ones
+(``FAST_FP32``): ``erfc`` and ``tanh`` have no vectorised kernel in inductor's C++ backend, so they
+are rebuilt from ``exp``/``expm1``. float64 uses the reference formulas unchanged.
+
+Falls back to the eager op when switched off (``ACTLAB_FUSED=0``, ``set_fused(False)``), under an
+outer ``torch.compile``, while tracing or exporting, under functorch transforms, for small tensors,
+and when compiling fails (warned once per kernel and device type, then remembered).
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from . import functional as AF
+
+if TYPE_CHECKING:
+    from .autograd import Kernel
+
+ENV_ENABLE = "ACTLAB_FUSED"  # "0" turns the fused path off
+ENV_MIN_NUMEL = "ACTLAB_FUSED_MIN_NUMEL"  # smallest tensor (elements) worth a compiled kernel
+DEFAULT_MIN_NUMEL = 1 << 15  # below this eager dispatch costs about what the compiled call does
+
+
+@dataclass
+class _Settings:
+    enabled: bool = os.environ.get(ENV_ENABLE, "1").strip().lower() not in ("0", "false", "off", "no")
+    min_numel: int = int(os.environ.get(ENV_MIN_NUMEL, DEFAULT_MIN_NUMEL))
+    failed: dict[tuple[str, str], str] = field(default_factory=dict)  # (kernel, device) → error
+
+
+_SETTINGS = _Settings()
+
+
+def set_fused(enabled: bool | None = None, min_numel: int | None = None) -> None:
+    """Switch the fused path on or off and/or set the smallest tensor it is used for."""
+    if enabled is not None:
+        _SETTINGS.enabled = bool(enabled)
+    if min_numel is not None:
+        if min_numel < 0:
+            raise ValueError(f"min_numel must be >= 0, got {min_numel}")
+        _SETTINGS.min_numel = int(min_numel)
+
+
+def fused_enabled() -> bool:
+    """Whether the fused path is switched on (it still skips small tensors and compiled callers)."""
+    return _SETTINGS.enabled
+
+
+def min_numel() -> int:
+    """The smallest tensor, in elements, that takes the fused path."""
+    return _SETTINGS.min_numel
+
+
+@contextmanager
+def use_fused(enabled: bool = True, min_numel: int | None = None) -> Iterator[None]:
+    """Temporarily switch the fused path (and its size threshold); restores both on exit."""
+    before = (_SETTINGS.enabled, _SETTINGS.min_numel)
+    set_fused(enabled, min_numel)
+    try:
+        yield
+    finally:
+        _SETTINGS.enabled, _SETTINGS.min_numel = before
+
+
+def failures() -> dict[tuple[str, str], str]:
+    """(kernel name, device type) pairs whose compilation failed, with the error; they run eagerly."""
+    return dict(_SETTINGS.failed)
+
+
+def reset() -> None:
+    """Forget compiled kernels and remembered failures (tests; after changing inductor settings)."""
+    _FUSED.clear()
+    _SETTINGS.failed.clear()
+
+
+# ----------------------------------------------------------------------------------------------
+# Faster float32 formulas, each as exact as the reference (checked against it in tests/test_fused.py)
+
+_ERFC_ZERO = 10.5  # erfc(t) underflows float32 for t ≥ 10.5: clamp there, no inf·0
+
+
+def _erfc_poly(u: Tensor) -> Tensor:
+    # Numerical Recipes' erfcc: erfc(t) = u·exp(-t² + P(u)), u = 1/(1 + t/2), relative error < 1.2e-7.
+    # Literal coefficients: dynamo folds them into the kernel (a tuple of floats becomes tensor inputs).
+    return -1.26551223 + u * (
+        1.00002368
+        + u
+        * (
+            0.37409196
+            + u
+            * (
+                0.09678418
+                + u
+                * (
+                    -0.18628806
+                    + u
+                    * (0.27886807 + u * (-1.13520398 + u * (1.48851587 + u * (-0.82215223 + u * 0.17087277))))
+                )
+            )
+        )
+    )
+
+
+def erfc_nonneg(t: Tensor) -> Tensor:
+    """erfc(t) for t ≥ 0 in float32 from two ``exp``: t² is split as hi² + (t - hi)(t + hi), hi = t
+    rounded down to 1/256, so exp(-t²) keeps full relative precision (one exp of -t² would lose ~t²·eps)."""
+    t = torch.clamp(t, max=_ERFC_ZERO)
+    u = 1 / (1 + 0.5 * t)
+    hi = torch.floor(t * 256) / 256  # ≤ 12 significant bits, so hi·hi is exact
+    return u * torch.exp(-hi * hi) * torch.exp(_erfc_poly(u) - (t - hi) * (t + hi))
+
+
+def erfc_fast(s: Tensor) -> Tensor:
+    """erfc(s) for any float32 s, relative error < 5e-7 (2 - erfc(|s|) for s < 0)."""
+    e = erfc_nonneg(s.abs())
+    return torch.where(s < 0, 2 - e, e)
+
+
+def tanh_fast(w: Tensor) -> Tensor:
+    """tanh(w) = sign(w)·(1 - e)/(1 + e), e = exp(-2|w|), through expm1: no cancellation near 0."""
+    m = torch.expm1(-2 * w.abs())
+    return torch.sign(w) * (-m / (2 + m))
+
+
+def gelu_fast(x: Tensor) -> Tensor:
+    return x * (0.5 * erfc_fast(-x * AF.INV_SQRT_2))
+
+
+def gelu_fast_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
+    cdf = 0.5 * erfc_fast(-x * AF.INV_SQRT_2)
+    pdf = torch.exp(-0.5 * x * x) * AF.INV_SQRT_2PI
+    return (g * (cdf + x * pdf),)
+
+
+def smooth_max_erf_fast(x: Tensor, a: Tensor, b: Tensor, mu: Tensor) -> Tensor:
+    d = a - b
+    return x * (b + d * (0.5 * erfc_fast(-(mu * d * x))))
+
+
+def smooth_max_erf_fast_bwd(g: Tensor, x: Tensor, a: Tensor, b: Tensor, mu: Tensor) -> tuple[Tensor, ...]:
+    d = a - b
+    z = mu * d * x
+    e = erfc_nonneg(z.abs())  # one erfc serves erfc(-z) and erfc(z)
+    upper = 0.5 * torch.where(z > 0, 2 - e, e)  # Φ̃(z) = erfc(-z)/2
+    lower = 0.5 * torch.where(z > 0, e, 2 - e)  # erfc(z)/2
+    gauss = torch.exp(-z * z) * AF.INV_SQRT_PI
+    z_gauss = AF.mul0(z, gauss)
+    grad_x = g * (b + d * upper + d * z_gauss)
+    grad_a = g * x * (upper + z_gauss)
+    grad_b = g * x * (lower - z_gauss)
+    dx = d * x
+    grad_mu = g * AF.mul0(dx * dx, gauss)
+    return grad_x, grad_a, grad_b, grad_mu
+
+
+def smu_fast(x: Tensor, alpha: Tensor, mu: Tensor) -> Tensor:
+    return smooth_max_erf_fast(x, torch.ones_like(alpha), alpha, mu)
+
+
+def smu_fast_bwd(g: Tensor, x: Tensor, alpha: Tensor, mu: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    grad_x, _, grad_alpha, grad_mu = smooth_max_erf_fast_bwd(g, x, torch.ones_like(alpha), alpha, mu)
+    return grad_x, grad_alpha, grad_mu
+
+
+def tanhexp_fast(x: Tensor) -> Tensor:
+    return x * tanh_fast(torch.exp(x))
+
+
+def tanhexp_fast_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
+    e = torch.exp(x)
+    return (g * (tanh_fast(e) + x * AF.mul0(e, AF.sech2_of_nonneg(e))),)
+
+
+def _tanhsoft_fast_parts(x, alpha, beta, gamma, delta):
+    e_gx = torch.exp(gamma * x)
+    w = alpha * x + AF.mul0(beta, e_gx)
+    log_term = torch.logaddexp(x, torch.log(delta))
+    return e_gx, w, tanh_fast(w), log_term
+
+
+def tanhsoft_fast(x: Tensor, alpha: Tensor, beta: Tensor, gamma: Tensor, delta: Tensor) -> Tensor:
+    _, _, tanh_w, log_term = _tanhsoft_fast_parts(x, alpha, beta, gamma, delta)
+    return AF.mul0(tanh_w, log_term)
+
+
+def tanhsoft_fast_bwd(g, x, alpha, beta, gamma, delta) -> tuple[Tensor, ...]:
+    e_gx, w, tanh_w, log_term = _tanhsoft_fast_parts(x, alpha, beta, gamma, delta)
+    sech2 = AF.sech2_of_nonneg(w.abs())
+    sech2_e = AF.mul0(sech2, e_gx)
+    d_log = torch.sigmoid(x - torch.log(delta))
+    grad_x = g * (AF.mul0(sech2 * alpha + beta * gamma * sech2_e, log_term) + tanh_w * d_log)
+    grad_alpha = g * sech2 * x * log_term
+    grad_beta = g * AF.mul0(sech2_e, log_term)
+    grad_gamma = g * AF.mul0(beta * x * sech2_e, log_term)
+    grad_delta = g * tanh_w * torch.exp(-log_term)
+    return grad_x, grad_alpha, grad_beta, grad_gamma, grad_delta
+
+
+FAST_FP32: dict[str, tuple[Callable[..., Tensor], Callable[..., tuple[Tensor, ...]]]] = {
+    "gelu": (gelu_fast, gelu_fast_bwd),
+    "smu": (smu_fast, smu_fast_bwd),
+    "smooth_max_erf": (smooth_max_erf_fast, smooth_max_erf_fast_bwd),
+    "tanhexp": (tanhexp_fast, tanhexp_fast_bwd),
+    "tanhsoft": (tanhsoft_fast, tanhsoft_fast_bwd),
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# The compiled pair and its autograd op
+
+
+def renamed(fn: Callable, name: str) -> Callable:
+    """A copy of ``fn`` with its own code object: dynamo keeps one cache (and recompile limit) per code."""
+    code = fn.__code__.replace(co_name=name, co_qualname=name)
+    return types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+
+
+def _compile(fn: Callable) -> Callable:
+    """``torch.compile`` for one shape family per graph; a seam the tests replace to force failures."""
+    return torch.compile(fn, dynamic=True, fullgraph=True)
+
+
+class FusedKernel:
+    """One kernel's forward and backward, each compiled (lazily) into fused kernels."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        from .autograd import evaluate, evaluate_backward
+
+        self.kernel = kernel
+        ref_fwd, ref_bwd = kernel.forward, kernel.backward
+        fast_fwd, fast_bwd = FAST_FP32.get(kernel.name, (ref_fwd, ref_bwd))
+
+        def forward(x: Tensor, *params: Tensor) -> Tensor:
+            fwd = fast_fwd if x.dtype != torch.float64 else ref_fwd
+            return evaluate(fwd, x, params)
+
+        def backward(needs: tuple[bool, ...], g: Tensor, x: Tensor, *params: Tensor):
+            bwd = fast_bwd if x.dtype != torch.float64 else ref_bwd
+            return evaluate_backward(bwd, g, x, params, needs)
+
+        self._eager_fwd = lambda x, params: evaluate(ref_fwd, x, params)
+        self._eager_bwd = lambda g, x, params, needs: evaluate_backward(ref_bwd, g, x, params, needs)
+        self._python = {
+            "forward": renamed(forward, f"{kernel.name}_fused_forward"),
+            "backward": renamed(backward, f"{kernel.name}_fused_backward"),
+        }
+        self._compiled: dict[str, Callable] = {}
+        self.function = _make_function(self)
+
+    def _call(self, which: str, device: torch.device, *args):
+        """The compiled ``which`` on ``args``; None when compiling fails or failed before."""
+        key = (self.kernel.name, device.type)
+        if key in _SETTINGS.failed:
+            return None
+        try:
+            fn = self._compiled.get(which)
+            if fn is None:
+                fn = self._compiled[which] = _compile(self._python[which])
+            with torch.no_grad():
+                return fn(*args)
+        except Exception as err:  # compiler missing, unsupported op, backend error...
+            return _failed(key, err)
+
+    def forward(self, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
+        """Fused ``evaluate``; the eager one if compiling fails (then it raises the user's errors)."""
+        y = self._call("forward", x.device, x, *params)
+        return self._eager_fwd(x, params) if y is None else y
+
+    def backward(
+        self, g: Tensor, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]
+    ) -> tuple[Tensor | None, ...]:
+        """Fused ``evaluate_backward``; eager for double backward (it must record its ops)."""
+        if not torch.is_grad_enabled():
+            grads = self._call("backward", x.device, needs, g, x, *params)
+            if grads is not None:
+                return tuple(grads)
+        return self._eager_bwd(g, x, params, needs)
+
+
+def _failed(key: tuple[str, str], err: Exception) -> None:
+    _SETTINGS.failed[key] = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+    warnings.warn(
+        f"actlab: compiling the fused {key[0]!r} kernel for {key[1]} failed, so it runs eagerly from now on "
+        f"(set {ENV_ENABLE}=0 to skip compiling): {_SETTINGS.failed[key]}",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return None
+
+
+def _make_function(fk: FusedKernel) -> type[torch.autograd.Function]:
+    def fn_forward(ctx, x: Tensor, *params: Tensor) -> Tensor:
+        ctx.save_for_backward(x, *params)
+        return fk.forward(x, params)
+
+    def fn_backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, *params = ctx.saved_tensors
+        return fk.backward(g, x, tuple(params), tuple(ctx.needs_input_grad))
+
+    name = "".join(part.capitalize() for part in fk.kernel.name.split("_")) + "FusedFunction"
+    return type(
+        name,
+        (torch.autograd.Function,),
+        {"forward": staticmethod(fn_forward), "backward": staticmethod(fn_backward)},
+    )
+
+
+_FUSED: dict[str, FusedKernel] = {}
+
+
+def fused_kernel(kernel: Kernel) -> FusedKernel:
+    """The (cached) fused version of ``kernel``."""
+    fk = _FUSED.get(kernel.name)
+    if fk is None or fk.kernel is not kernel:
+        fk = _FUSED[kernel.name] = FusedKernel(kernel)
+    return fk
+
+
+_PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
+
+
+def _worth_it(x: Tensor, params: tuple[Tensor, ...]) -> bool:
+    if not _SETTINGS.enabled or x.numel() < _SETTINGS.min_numel or not x.is_floating_point():
+        return False
+    if torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing():
+        return False
+    if torch.jit.is_scripting() or torch.onnx.is_in_onnx_export():
+        return False
+    if type(x) is not torch.Tensor or any(type(p) not in _PLAIN_TYPES for p in params):
+        return False  # tensor subclasses (DTensor, FakeTensor, ...) keep the eager op
+    return not torch._C._functorch.is_functorch_wrapped_tensor(x)  # vmap, grad transforms
+
+
+def fused_call(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs_grad: bool) -> Tensor | None:
+    """``kernel(x, *params)`` through fused kernels, or None where the fused path does not apply."""
+    if not _worth_it(x, params):
+        return None
+    fk = fused_kernel(kernel)
+    if (kernel.name, x.device.type) in _SETTINGS.failed:
+        return None
+    if needs_grad:
+        return fk.function.apply(x, *params)
+    return fk.forward(x, params)
+
+
+def describe() -> str:
+    """One line for reports: whether fused kernels are on, their threshold and any failures."""
+    state = "on" if _SETTINGS.enabled else f"off ({ENV_ENABLE}=0 or set_fused(False))"
+    failed = "; failed: " + ", ".join(f"{k}/{d}" for k, d in _SETTINGS.failed) if _SETTINGS.failed else ""
+    return f"fused kernels {state}, min_numel {_SETTINGS.min_numel}{failed}"
+
+
+__all__ = [
+    "DEFAULT_MIN_NUMEL",
+    "ENV_ENABLE",
+    "ENV_MIN_NUMEL",
+    "FAST_FP32",
+    "FusedKernel",
+    "describe",
+    "erfc_fast",
+    "failures",
+    "fused_call",
+    "fused_enabled",
+    "fused_kernel",
+    "min_numel",
+    "reset",
+    "set_fused",
+    "tanh_fast",
+    "use_fused",
+]
