@@ -51,12 +51,19 @@ def test_user_errors_are_one_clean_line(argv, message, capsys):
     assert err.startswith("actlab: error:") and message in err and "Traceback" not in err
 
 
-def test_help_on_every_command():
+def test_help_on_every_command(capsys):
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert {"list", "info", "plot"} <= set(commands)
+    assert {"list", "info", "plot", "train", "compare", "results", "report", "bench"} <= set(commands)
     for name in commands:
-        result = subprocess.run(
-            [sys.executable, "-m", "actlab.cli", name, "--help"], capture_output=True, text=True, timeout=120
-        )
-        assert result.returncode == 0 and "usage: actlab" in result.stdout, (name, result.stderr)
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert f"usage: actlab {name}" in capsys.readouterr().out
+
+
+def test_console_entry_point_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "actlab.cli", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and "usage: actlab" in result.stdout, result.stderr
