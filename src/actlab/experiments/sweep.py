@@ -261,6 +261,11 @@ class SweepProgress:
             self.done += ev["status"] != "lost"
             self._show(f"{ev['status']} {r['label']}{ev.get('note', '')}")
 
+    def line(self, text: str) -> None:
+        if self.enabled:
+            self.stream.write(("\r\x1b[K" if self.tty else "") + text + "\n")
+            self.stream.flush()
+
     def _show(self, text: str, transient: bool = False) -> None:
         if not self.enabled:
             return
@@ -495,6 +500,7 @@ def run_sweep(
     closed = {r["run_id"] for r in runs if r["status"] in FINAL_STATUSES}
     epochs_left = sum(d["epochs"] for rid, d in configs.items() if rid not in closed)
     prog = SweepProgress(len(runs), len(closed), epochs_left, enabled=progress)
+    prog.line(f"sweep {sweep_id}: {len(runs)} trials, {len(closed)} already closed → {out_dir}")
     try:
         if workers == 1:
             ran = work(out_dir, sweep_id, configs, train_fn, prog.handle)
