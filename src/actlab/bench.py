@@ -77,6 +77,7 @@ class BenchConfig:
     model: str | None = None
     batch: int = 128  # images per training step with --model
     threads: int = 0  # 0: torch's default
+    timer: str = "wall"  # wall | process (CPU seconds of this process: robust on a shared machine)
 
 
 # ==============================================================================================
@@ -214,7 +215,8 @@ class Row:
 
 def _timer(fn: Callable[[], Any], cfg: BenchConfig) -> float:
     """Median seconds per call of ``fn``."""
-    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    clock = time.process_time if cfg.timer == "process" else time.perf_counter
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads(), timer=clock)
     return timer.blocked_autorange(min_run_time=REPEATS[cfg.repeats]).median
 
 
@@ -475,7 +477,8 @@ def format_table(result: BenchResult) -> str:
         f"# actlab bench: torch {m['torch']}, {m['cpu']}, {m['cores']} cores, {m['threads']} threads, "
         f"load {_fmt(m['loadavg'][0]) if m.get('loadavg') else '-'}",
         f"# allocator: {m['allocator'] or 'glibc defaults'}; {m['fused']}",
-        f"# shape {tuple(c['shape'])} {c['dtype']} on {c['device']}, repeats {c['repeats']}",
+        f"# shape {tuple(c['shape'])} {c['dtype']} on {c['device']}, repeats {c['repeats']}, "
+        f"{c['timer']} time",
     ]
     if result.rows:
         r = result.roofline
@@ -559,6 +562,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=128, help="images per training step with --model")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     parser.add_argument(
+        "--timer",
+        choices=("wall", "process"),
+        default="wall",
+        help="wall clock, or this process's CPU time (steadier on a shared machine; use with --threads 1)",
+    )
+    parser.add_argument(
         "--allocator",
         choices=("asis", *ALLOCATOR_PRESETS),
         default="asis",
@@ -591,7 +600,16 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     shape = args.shape or ((args.size,) if args.size else BenchConfig.shape)
     impls = tuple(args.impls) if args.impls else BenchConfig.impls
     return BenchConfig(
-        acts, shape, args.device, args.dtype, args.repeats, impls, args.model, args.batch, args.threads
+        acts,
+        shape,
+        args.device,
+        args.dtype,
+        args.repeats,
+        impls,
+        args.model,
+        args.batch,
+        args.threads,
+        args.timer,
     )
 
 

@@ -1,0 +1,272 @@
+"""Fused kernels equal the eager reference kernels, in value and gradient, on random and extreme inputs.
+
+Tolerances: float32 rtol 1e-5 (the fast float32 formulas are within 5e-7 of the reference); float64
+rtol 1e-12 (the reference formulas, compiled); bfloat16 one rounding step (rtol 8e-3), since both
+compute in float32 and may round a last-bit difference either way. Every kernel is compiled for one
+shape family (dynamic shapes) and reused across tests in a worker, so the suite compiles ~40 graphs.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+
+from actlab.activations import functional as AF
+from actlab.activations import fused, get_act
+from actlab.activations.autograd import Kernel, evaluate, evaluate_backward
+from actlab.activations.modules import KERNELS
+
+SPECS = [  # every kernel, with learnable parameters where it has any, so their gradients are checked
+    "swish(learnable=True)",
+    "silu",
+    "hard_swish",
+    "mish",
+    "gelu",
+    "gelu(approximate='tanh')",
+    "smu(learnable_alpha=True)",
+    "smu1(learnable_alpha=True)",
+    "smooth_max(learnable_ab=True)",
+    "smooth_max(form='sqrt', learnable_ab=True)",
+    "tanhsoft(learnable=True)",
+    "eis(learnable=True)",
+    "erfact",
+    "pserf",
+    "serf",
+    "tanhexp",
+    "logish(learnable=True)",
+    "pau",
+]
+OTHER_DTYPES = ["mish", "smu(learnable_alpha=True)"]  # one cheap and one heavy kernel
+
+
+def extreme_inputs(dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
+    """Random values, a grid out to ±max of ``dtype``, and ±inf: shape (1, L)."""
+    info = torch.finfo(dtype)
+    mags = [0.0, info.tiny, 1e-30, 1e-10, 1e-3, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 9.0, 10.0, 15.0, 20.0, 21.0]
+    mags += [30.0, 50.0, 88.0, 89.0, 100.0, 500.0, 1e4, 1e10, 1e30, info.max / 2, info.max]
+    grid = [m for m in mags if m <= info.max]
+    gen = torch.Generator().manual_seed(seed)
+    rand = torch.randn(2000, generator=gen, dtype=torch.float64) * 4
+    values = torch.cat([rand, torch.tensor(grid + [-m for m in grid] + [math.inf, -math.inf])])
+    return values.to(dtype).unsqueeze(0)
+
+
+@pytest.fixture(autouse=True)
+def fused_for_every_size():
+    """The fast path for any size here (its threshold is a speed choice, not a correctness one)."""
+    with fused.use_fused(True, min_numel=0):
+        yield
+
+
+def _run(module: torch.nn.Module, x: torch.Tensor, use: bool):
+    with fused.use_fused(use, min_numel=0):
+        leaf = x.clone().requires_grad_()
+        y = module(leaf)
+        g = torch.linspace(-1, 1, y.numel(), dtype=torch.float64).reshape(y.shape).to(y.dtype)
+        params = [p for p in module.parameters()]
+        grads = torch.autograd.grad(y, [leaf, *params], g)
+        return y.detach(), grads, y.grad_fn.name()
+
+
+def _check(spec: str, dtype: torch.dtype, rtol: float, atol: float) -> None:
+    module = get_act(spec)()
+    x = extreme_inputs(dtype)
+    y_ref, grads_ref, name_ref = _run(module, x, use=False)
+    y, grads, name = _run(module, x, use=True)
+    assert name.endswith("FusedFunctionBackward") and not name_ref.endswith("FusedFunctionBackward")
+    assert y.dtype == dtype and grads[0].dtype == dtype
+    torch.testing.assert_close(y, y_ref, rtol=rtol, atol=atol, equal_nan=True)
+    for got, want in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(got, want, rtol=rtol, atol=atol, equal_nan=True)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_fused_equals_eager_float32(spec):
+    _check(spec, torch.float32, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("spec", OTHER_DTYPES)
+def test_fused_equals_eager_float64(spec):
+    _check(spec, torch.float64, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("spec", OTHER_DTYPES)
+def test_fused_equals_eager_bfloat16(spec):
+    _check(spec, torch.bfloat16, rtol=8e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("spec", ["mish", "smu", "gelu"])
+def test_nan_propagates_and_no_grad_path_is_fused(spec):
+    module = get_act(spec)()
+    x = torch.tensor([[math.nan, 1.0, -math.inf, math.inf, 0.0]])
+    with torch.no_grad():
+        y = module(x)
+        with fused.use_fused(False):
+            ref = module(x)
+    assert torch.isnan(y[0, 0]) and y.grad_fn is None
+    torch.testing.assert_close(y, ref, equal_nan=True)
+
+
+def test_saves_only_the_input_for_backward():
+    module = get_act("smu(learnable_alpha=True)")()  # shares its compiled kernels with the test above
+    x = torch.randn(64, 512, requires_grad=True)
+    saved: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = module(x * 1.0)
+    assert y.grad_fn.name().endswith("FusedFunctionBackward")
+    assert [t.numel() for t in saved if t.numel() >= x.numel()] == [x.numel()]
+
+
+def test_per_channel_parameters_and_4d_inputs():
+    module = get_act("swish(learnable=True, num_parameters=3)")()
+    x = torch.randn(2, 3, 5, 7, dtype=torch.float64)
+    y_ref, grads_ref, _ = _run(module, x, use=False)
+    y, grads, name = _run(module, x, use=True)
+    assert name.endswith("FusedFunctionBackward") and grads[1].shape == (3,)
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=0)
+    for got, want in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-300)
+
+
+def test_double_backward_uses_the_eager_backward():
+    x = torch.randn(300, dtype=torch.float64, requires_grad=True)
+    kernel = KERNELS["silu"]
+    (g,) = torch.autograd.grad(kernel(x).sum(), x, create_graph=True)
+    (gg,) = torch.autograd.grad(g.sum(), x)
+    s = torch.sigmoid(x.detach())
+    torch.testing.assert_close(gg, s * (1 - s) * (2 + x.detach() * (1 - 2 * s)))
+
+
+# ------------------------------------------------------------------------------------------------
+# The fast float32 formulas themselves, uncompiled (cheap)
+
+
+def test_erfc_fast_is_within_5e7_of_erfc():
+    t = torch.cat([torch.linspace(-10, 11, 400001), torch.tensor([0.0, 1e-30, -1e-30, 3e38, -3e38])])
+    ref = torch.erfc(t.double())
+    got = fused.erfc_fast(t).double()
+    mask = ref > 1e-37
+    assert ((got - ref).abs() / ref)[mask].max() < 5e-7
+    assert (got[~mask] < 1e-36).all()
+
+
+def test_tanh_fast_keeps_relative_precision():
+    w = torch.cat([torch.logspace(-30, 2, 10001), -torch.logspace(-30, 2, 10001), torch.tensor([0.0, 3e38])])
+    ref = torch.tanh(w.double())
+    got = fused.tanh_fast(w).double()
+    assert ((got - ref).abs() / ref.abs().clamp(min=1e-300)).max() < 3e-7
+
+
+@pytest.mark.parametrize("name", sorted(fused.FAST_FP32))
+def test_fast_formulas_match_reference_eagerly(name):
+    kernel = KERNELS[name]
+    fast_fwd, fast_bwd = fused.FAST_FP32[name]
+    x = extreme_inputs(torch.float32)[0]
+    module = get_act({"smooth_max_erf": "smooth_max"}.get(name, name))()
+    params = tuple(getattr(module, n).detach() for n in getattr(module, "param_names", ()))
+    torch.testing.assert_close(
+        evaluate(fast_fwd, x, params), evaluate(kernel.forward, x, params), rtol=1e-5, atol=1e-6
+    )
+    g = torch.ones_like(x)
+    needs = (True,) * (1 + len(params))
+    for got, want in zip(
+        evaluate_backward(fast_bwd, g, x, params, needs),
+        evaluate_backward(kernel.backward, g, x, params, needs),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def test_erf_fast_keeps_relative_precision():
+    s = torch.cat(
+        [torch.linspace(-6, 6, 200001), torch.logspace(-38, 0, 2001), -torch.logspace(-38, 0, 2001)]
+    )
+    ref = torch.erf(s.double())
+    got = fused.erf_fast(s).double()
+    assert ((got - ref).abs() / ref.abs().clamp(min=1e-300)).max() < 5e-7
+
+
+# ------------------------------------------------------------------------------------------------
+# When the fast path is used, and the fallback
+
+
+def test_fallback_when_compiling_fails(monkeypatch):
+    def broken(fn):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(fused, "_compile", broken)
+    monkeypatch.setattr(fused._SETTINGS, "failed", {})
+    kernel = Kernel("fallback_probe", AF.mish, AF.mish_bwd)  # its own name: nothing cached
+    x = torch.randn(100, requires_grad=True)
+    with pytest.warns(RuntimeWarning, match="fallback_probe.*runs eagerly"):
+        y = kernel(x)
+    assert ("fallback_probe", "cpu") in fused.failures()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once only
+        y2 = kernel(x)
+        y2.sum().backward()
+    assert y2.grad_fn.name() == "FallbackProbeFunction" + "Backward"  # remembered: the eager op
+    torch.testing.assert_close(y, evaluate(AF.mish, x.detach(), ()))
+
+
+def test_fallback_inside_backward(monkeypatch):
+    kernel = Kernel("fallback_probe_bwd", AF.silu, AF.silu_bwd)
+    fk = fused.fused_kernel(kernel)
+    monkeypatch.setattr(fused._SETTINGS, "failed", {})
+    real = fused._compile
+    monkeypatch.setattr(fused, "_compile", lambda fn: real(fn) if "forward" in fn.__name__ else 1 / 0)
+    x = torch.randn(100, dtype=torch.float64, requires_grad=True)
+    y = kernel(x)
+    assert y.grad_fn.name().endswith("FusedFunctionBackward")
+    with pytest.warns(RuntimeWarning, match="ZeroDivisionError"):
+        y.backward(torch.ones_like(y))
+    torch.testing.assert_close(x.grad, AF.silu_bwd(torch.ones_like(x), x.detach())[0])
+    assert fk is fused.fused_kernel(kernel)
+
+
+def test_user_errors_are_raised_not_swallowed(monkeypatch):
+    monkeypatch.setattr(fused._SETTINGS, "failed", {})
+    module = get_act("swish(learnable=True, num_parameters=4)")()
+    with pytest.raises(ValueError, match="4 per-channel parameters"):
+        module(torch.randn(2, 5, 3))
+    assert not fused.failures()
+
+
+def test_where_the_fast_path_is_skipped(monkeypatch):
+    x = torch.randn(1000)
+    assert fused._worth_it(x, ())
+    with fused.use_fused(True, min_numel=1001):
+        assert not fused._worth_it(x, ())
+    with fused.use_fused(False):
+        assert not fused._worth_it(x, ())
+    assert not fused._worth_it(torch.arange(1000), ())
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert not fused._worth_it(x, ())
+
+
+def test_small_tensors_take_the_eager_op_by_default():
+    with fused.use_fused(True, min_numel=fused.DEFAULT_MIN_NUMEL):
+        y = get_act("mish")()(torch.randn(10, requires_grad=True))
+    assert y.grad_fn.name() == "MishFunctionBackward"
+
+
+def test_set_fused_validates_and_use_fused_restores():
+    before = (fused.fused_enabled(), fused.min_numel())
+    with fused.use_fused(False, min_numel=5):
+        assert (fused.fused_enabled(), fused.min_numel()) == (False, 5)
+    assert (fused.fused_enabled(), fused.min_numel()) == before
+    with pytest.raises(ValueError, match="min_numel"):
+        fused.set_fused(min_numel=-1)
+    assert "min_numel" in fused.describe()
+
+
+def test_env_var_turns_it_off():
+    code = "import actlab.activations.fused as f; print(f.fused_enabled(), f.min_numel())"
+    env = {"ACTLAB_FUSED": "0", "ACTLAB_FUSED_MIN_NUMEL": "123", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "123"]
