@@ -448,13 +448,17 @@ class BenchResult:
 
 def run(cfg: BenchConfig) -> BenchResult:
     """Measure what ``cfg`` asks for."""
+    threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    result = BenchResult(config=asdict(cfg), machine=machine())
-    if cfg.model is None:
-        result.roofline, result.rows = bench_activations(cfg)
-    else:
-        result.model_rows = bench_model(cfg)
+    try:
+        result = BenchResult(config=asdict(cfg), machine=machine())
+        if cfg.model is None:
+            result.roofline, result.rows = bench_activations(cfg)
+        else:
+            result.model_rows = bench_model(cfg)
+    finally:
+        torch.set_num_threads(threads)
     result.machine["fused"] = fused.describe()  # after the runs: includes compile failures
     return result
 

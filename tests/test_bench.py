@@ -1,0 +1,112 @@
+"""``actlab bench`` runs in a tiny configuration; its timings are not asserted (targets live in the bench)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import pytest
+import torch
+
+from actlab import bench
+from actlab.activations import fused
+
+TINY = ["--size", "4096", "--repeats", "small", "--threads", "1"]
+
+
+def _json(capsys, argv: list[str]) -> dict:
+    assert bench.main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_activation_bench_json(capsys):
+    out = _json(
+        capsys, [*TINY, "--acts", "relu", "silu", "smu", "--impls", "actlab", "eager", "naive", "native"]
+    )
+    rows = {(r["act"], r["impl"]): r for r in out["rows"]}
+    assert set(rows) == {
+        ("relu", "native"),
+        ("silu", "actlab"),
+        ("silu", "eager"),
+        ("silu", "naive"),
+        ("silu", "native"),
+        ("smu", "actlab"),
+        ("smu", "eager"),
+        ("smu", "naive"),
+    }
+    assert all(not r["error"] and r["fwd_ms"] > 0 and r["fwdbwd_ms"] > 0 for r in rows.values())
+    # memory is deterministic: actlab keeps the input only; naive SMU keeps several intermediates
+    assert rows[("smu", "actlab")]["saved_bytes_per_elem"] == pytest.approx(4.0, abs=0.1)
+    assert rows[("smu", "naive")]["saved_bytes_per_elem"] >= 12
+    assert out["roofline"]["copy_gbs"] > 0
+    assert "allocator" in out["machine"] and out["config"]["shape"] == [4096]
+
+
+def test_compiled_naive_and_table(capsys):
+    assert bench.main([*TINY, "--acts", "mish", "--impls", "naive", "compiled", "--shape", "4,32,32"]) == 0
+    text = capsys.readouterr().out
+    assert "copy roofline" in text and "allocator" in text
+    lines = [ln for ln in text.splitlines() if ln.startswith("mish")]
+    assert [ln.split()[1] for ln in lines] == ["naive", "compiled"]
+    assert "error" not in text
+
+
+def test_model_bench_ratios_to_relu(capsys):
+    with fused.use_fused(True, min_numel=1 << 30):  # eager ops: no compiling for a 4-D shape here
+        out = _json(capsys, [*TINY, "--model", "cnn4", "--batch", "2", "--acts", "mish", "smu"])
+    rows = {(r["act"], r["impl"]): r for r in out["model_rows"]}
+    assert {
+        ("relu", "native"),
+        ("mish", "actlab"),
+        ("mish", "eager"),
+        ("mish", "native"),
+        ("smu", "actlab"),
+    } <= set(rows)
+    assert rows[("relu", "native")]["ratio_to_relu"] == 1.0
+    assert all(not r["error"] and math.isfinite(r["ratio_to_relu"]) for r in rows.values())
+
+
+def test_model_bench_with_a_registered_model(capsys):
+    pytest.importorskip("actlab.models")
+    out = _json(
+        capsys, [*TINY, "--model", "simple_cnn", "--batch", "2", "--acts", "relu", "swish(learnable=True)"]
+    )
+    assert [r["act"] for r in out["model_rows"]] == ["relu", "swish(learnable=True)", "swish(learnable=True)"]
+    assert all(not r["error"] for r in out["model_rows"]), out["model_rows"]
+
+
+def test_parse_shape():
+    assert bench.parse_shape("4096") == (4096,)
+    assert bench.parse_shape("2^22") == (1 << 22,)
+    assert bench.parse_shape("2**10") == (1024,)
+    assert bench.parse_shape("8,3,32x32") == (8, 3, 32, 32)
+    for bad in ("", "0", "a,b", "-4"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bench.parse_shape(bad)
+
+
+def test_add_parser_registers_the_subcommand():
+    parser = argparse.ArgumentParser(prog="actlab")
+    sub = parser.add_subparsers(dest="command")
+    bench.add_parser(sub)
+    args = parser.parse_args(["bench", "--acts", "mish", "--size", "2^12", "--dtype", "bfloat16", "--json"])
+    assert args.func is bench.run_from_args
+    cfg = bench.config_from_args(args)
+    assert cfg.acts == ("mish",) and cfg.shape == (4096,) and cfg.dtype == "bfloat16"
+    model_cfg = bench.config_from_args(parser.parse_args(["bench", "--model", "simple_cnn"]))
+    assert model_cfg.acts == bench.MODEL_ACTS
+
+
+def test_bfloat16_bench_runs(capsys):
+    out = _json(
+        capsys, [*TINY, "--dtype", "bfloat16", "--acts", "swish(learnable=True)", "--impls", "actlab"]
+    )
+    (row,) = out["rows"]
+    assert not row["error"] and row["saved_bytes_per_elem"] == pytest.approx(2.0, abs=0.1)
+
+
+def test_allocator_setting_reports_the_environment(monkeypatch):
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "123")
+    assert bench.allocator_setting()["MALLOC_MMAP_THRESHOLD_"] == "123"
+    assert torch.get_num_threads() >= 1
