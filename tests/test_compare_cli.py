@@ -142,19 +142,25 @@ def test_two_commands_on_one_folder_run_each_trial_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_workers_run_trials_in_child_processes(tmp_path):
+def test_workers_run_trials_in_child_processes_and_a_killed_worker_is_replaced(tmp_path):
     out, log = tmp_path / "sweep", tmp_path / "log.txt"
-    p = _start(_compare(out, "--acts", "relu,elu", "--seeds", "2", "--epochs", "2", "--workers", "2"), log)
+    p = _start(_compare(out, "--acts", "relu,elu", "--seeds", "2", "--epochs", "3", "--workers", "2"), log)
+
+    def victim() -> dict | None:
+        return next((r for r in _runs(out) if r["status"] == "running" and r["epochs"]), None)
+
+    _wait_for(lambda: victim() is not None, p)
+    killed = victim()
+    os.kill(int(killed["worker"].rsplit(":", 1)[1]), signal.SIGKILL)  # one worker, not the command
     assert p.wait(timeout=150) == 0, log.read_text()[-3000:]
     runs = _runs(out)
-    assert (
-        len(runs) == 4
-        and {r["status"] for r in runs} == {"done"}
-        and [r["attempts"] for r in runs] == [1] * 4
-    )
-    workers = {r["worker"] for r in runs}
-    assert all(not w.endswith(f":{p.pid}") for w in workers)  # trained by the spawned workers
-    assert "[4/4 trials" in log.read_text()
+    assert len(runs) == 4 and {r["status"] for r in runs} == {"done"}
+    assert all(r["epochs"] == [0, 1, 2] for r in runs)
+    assert sorted(r["attempts"] for r in runs) == [1, 1, 1, 2]
+    assert next(r for r in runs if r["run_id"] == killed["run_id"])["attempts"] == 2
+    assert all(not r["worker"].endswith(f":{p.pid}") for r in runs)  # trained by the spawned workers
+    text = log.read_text()
+    assert "exit code -9; starting another" in text and "[4/4 trials" in text
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -522,7 +522,8 @@ def _counts(statuses: Iterable[str]) -> dict[str, int]:
 
 
 def _run_pool(out_dir, sweep_id, configs, train_fn, prog: SweepProgress, workers: int) -> int:
-    """N spawned workers claiming from the store; their events feed `prog`. Ctrl-C stops them all."""
+    """N spawned workers claiming from the store; their events feed `prog`. A worker that dies (kill -9,
+    crash) is replaced, and its replacement resumes the orphaned trial. Ctrl-C stops them all."""
     import multiprocessing as mp
     import signal
 
@@ -530,10 +531,14 @@ def _run_pool(out_dir, sweep_id, configs, train_fn, prog: SweepProgress, workers
     events = ctx.Queue()
     threads = max(1, cpu_cores() // workers)
     args = (str(out_dir), sweep_id, dict(configs), train_fn, events, os.getpid(), threads)
-    procs = [ctx.Process(target=_worker_main, args=args, name=f"actlab-worker-{i}") for i in range(workers)]
-    for p in procs:
+
+    def spawn(i: int) -> Any:
+        p = ctx.Process(target=_worker_main, args=args, name=f"actlab-worker-{i}")
         p.start()
-    ran = 0
+        return p
+
+    procs = [spawn(i) for i in range(workers)]
+    ran, restarts = 0, 0
 
     def drain(timeout: float | None) -> None:
         nonlocal ran
@@ -545,8 +550,15 @@ def _run_pool(out_dir, sweep_id, configs, train_fn, prog: SweepProgress, workers
                 timeout = None
 
     try:
-        while any(p.is_alive() for p in procs):
+        while True:
             drain(0.5)
+            for i, p in enumerate(procs):  # is_alive() also reaps, so a dead worker's pid reads as dead
+                if not p.is_alive() and p.exitcode != 0 and restarts < 2 * workers:
+                    prog.line(f"worker {p.pid} ended with exit code {p.exitcode}; starting another")
+                    restarts += 1
+                    procs[i] = spawn(workers + restarts)
+            if not any(p.is_alive() for p in procs):
+                break
         drain(None)
     except KeyboardInterrupt:
         for p in procs:  # they may not have seen the Ctrl-C (e.g. `kill -INT` of this process alone)
