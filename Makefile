@@ -22,10 +22,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 dev: $(VENV)/.installed-dev
 
+# The main job: the embedded default comparison (digits, simple_cnn, 8 activations x 5 seeds) and its report.
 demo: $(VENV)/.installed
-	$(BIN)/actlab list
-	$(BIN)/actlab plot relu swish mish smu smu1 gelu --range -5 5 -o $(DEMO_DIR)/activations.png
-	$(BIN)/actlab plot relu swish mish smu smu1 gelu --derivative --range -5 5 -o $(DEMO_DIR)/derivatives.png
+	$(BIN)/actlab compare --out $(DEMO_DIR)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
