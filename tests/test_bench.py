@@ -110,3 +110,13 @@ def test_allocator_setting_reports_the_environment(monkeypatch):
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "123")
     assert bench.allocator_setting()["MALLOC_MMAP_THRESHOLD_"] == "123"
     assert torch.get_num_threads() >= 1
+
+
+def test_allocator_preset_reruns_the_bench_with_its_environment(monkeypatch):
+    calls = []
+    monkeypatch.setattr(bench.os, "execve", lambda exe, argv, env: calls.append((argv, env)))
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
+    bench._reexec_with("thp", ["bench", "--acts", "mish", "--allocator", "thp", "--json"])
+    ((argv, env),) = calls
+    assert argv[1:] == ["-m", "actlab.bench", "--acts", "mish", "--json"]
+    assert env["THP_MEM_ALLOC_ENABLE"] == "1"

@@ -618,12 +618,15 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def _reexec_with(preset: str, argv: Sequence[str]) -> None:
-    """Allocator variables only act before the allocator starts: run the bench again in a child."""
+    """Allocator variables only act before the allocator starts: run the bench again in a fresh process."""
+    args = list(argv)
+    if args[:1] == ["bench"]:  # called as `actlab bench ...`
+        args = args[1:]
+    if "--allocator" in args:
+        i = args.index("--allocator")
+        del args[i : i + 2]
+    args = [a for a in args if not a.startswith("--allocator=")]
     env = {**os.environ, **ALLOCATOR_PRESETS[preset]}
-    args = [a for a in argv if not a.startswith("--allocator")]
-    if "--allocator" in argv:
-        i = list(argv).index("--allocator")
-        args = list(argv[:i]) + list(argv[i + 2 :])
     os.execve(sys.executable, [sys.executable, "-m", "actlab.bench", *args], env)
 
 
