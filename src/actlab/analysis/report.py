@@ -141,8 +141,19 @@ def _setup(runs: Sequence[Mapping], sweeps: Sequence[Mapping]) -> tuple[list[lis
     rows = [[f"varies: {k}", v] for k, v in varying] + [
         [f"env: {k}", ", ".join(sorted(v))] for k, v in sorted(env.items())
     ]
-    rows += [[f"sweep {s['sweep_id']}", s.get("spec_json") or "{}"] for s in sweeps]
+    rows += [[f"sweep {s['sweep_id']}", _sweep_summary(s.get("spec_json"))] for s in sweeps]
     return fixed, rows
+
+
+def _sweep_summary(spec_json: str | None) -> str:
+    """The sweep's grid in one short line (its base config is the table above, not repeated here)."""
+    spec = json.loads(spec_json or "{}")
+    parts = [
+        f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
+        for key, value in spec.items()
+        if key != "base" and value not in (None, [], {})
+    ]
+    return "; ".join(parts) or "-"
 
 
 def _group_table(g: Mapping, baseline: str) -> tuple[list[str], list[list[str]], list[bool]]:
@@ -240,9 +251,10 @@ def _sections(stats: Mapping, runs, epochs, flat, sweeps, act_curves) -> list[tu
             "p",
             f"Metric: {metric} (percent of the validation set; points = percentage points). "
             f"{len(runs)} runs. Verdicts use alpha = {stats['alpha']} on Holm-corrected p-values; "
-            "95 % CIs are seeded bootstrap intervals (BCa); with few seeds (n ≤ 10) they run narrower "
-            "than t-intervals, so a CI that excludes 0 can go with a non-significant test: the verdict "
-            "is the test's.",
+            "The 95 % CI of each activation's mean is a seeded bootstrap interval (BCa); the 95 % CI of "
+            "Δ is the deciding t-test's own interval (paired over seeds, else Welch), before the Holm "
+            "correction: a Δ whose CI excludes 0 can still be non-significant once corrected for the "
+            "number of activations compared.",
         )
     )
     out += [("h", 2, "Setup"), ("table", ["config (same for every run)", "value"], fixed, [])]
