@@ -67,3 +67,41 @@ def test_console_entry_point_runs():
         [sys.executable, "-m", "actlab.cli", "--help"], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0 and "usage: actlab" in result.stdout, result.stderr
+
+
+def test_console_script_starts_with_the_reuse_allocator(monkeypatch):
+    from actlab import allocator, cli
+
+    for var in (*allocator.ALLOCATOR_VARS, allocator.OPT_OUT):
+        monkeypatch.delenv(var, raising=False)
+    calls = []
+    monkeypatch.setattr(cli.os, "execve", lambda exe, argv, env: calls.append((argv, env)) or sys.exit(0))
+    monkeypatch.setattr(sys, "argv", ["actlab", "list"])
+    with pytest.raises(SystemExit):
+        cli.console_main()
+    ((argv, env),) = calls
+    assert argv[1:] == ["-m", "actlab.cli", "list"]
+    assert env["MALLOC_MMAP_THRESHOLD_"] == env["MALLOC_TRIM_THRESHOLD_"] == "17179869184"
+
+
+def test_allocator_startup_env_respects_the_user():
+    from actlab.allocator import startup_env
+
+    assert startup_env({}) == {
+        "MALLOC_MMAP_THRESHOLD_": "17179869184",
+        "MALLOC_TRIM_THRESHOLD_": "17179869184",
+    }
+    assert startup_env({"ACTLAB_ALLOCATOR": "asis"}) == {}
+    assert startup_env({"MALLOC_ARENA_MAX": "2"}) == {}  # the user chose: leave it alone
+    assert startup_env({"ACTLAB_ALLOCATOR": "thp"}) == {"THP_MEM_ALLOC_ENABLE": "1"}
+
+
+def test_broken_pipe_is_not_an_error():
+    result = subprocess.run(
+        f"{sys.executable} -m actlab.cli list | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip() and "Traceback" not in result.stderr

@@ -16,11 +16,12 @@ ALLOWED: dict[str, set[str]] = {
     "data": set(),
     "config": set(),
     "results": set(),
+    "allocator": set(),
     "models": {"activations"},
     "train": {"activations", "models", "data", "config", "results"},
     "analysis": {"results"},
     "experiments": {"activations", "models", "data", "config", "results", "train", "analysis"},
-    "bench": {"activations", "models", "train", "data", "config"},
+    "bench": {"activations", "models", "train", "data", "config", "allocator"},
     "cli": {
         "activations",
         "models",
@@ -29,12 +30,13 @@ ALLOWED: dict[str, set[str]] = {
         "results",
         "train",
         "experiments",
+        "allocator",
         "analysis",
         "bench",
     },
     "__init__": set(),  # lazy attributes only (importlib strings, not imports)
 }
-NO_TORCH = {"analysis", "results", "config"}
+NO_TORCH = {"analysis", "results", "config", "allocator"}
 
 
 def _package(path: Path) -> str:

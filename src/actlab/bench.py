@@ -33,6 +33,7 @@ from torch.utils import benchmark
 from actlab.activations import functional as AF
 from actlab.activations import fused, get_act
 from actlab.activations.modules import KernelActivation
+from actlab.allocator import ALLOCATOR_PRESETS, ALLOCATOR_VARS
 
 # ==============================================================================================
 # Configuration
@@ -45,23 +46,6 @@ MODEL_ACTS = ("relu", "mish", "swish(learnable=True)", "smu", "smu1")
 REPEATS = {"small": 0.02, "normal": 0.5, "large": 2.0}  # seconds of timing per measurement
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MODEL_INPUTS = {"simple_cnn": (1, 8, 8), "vgg16_bn": (3, 32, 32), "cnn4": (3, 32, 32)}  # C, H, W
-
-# Environment variables that decide how the C allocator hands memory back (read before torch loads).
-ALLOCATOR_VARS = (
-    "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX",
-    "THP_MEM_ALLOC_ENABLE", "LD_PRELOAD",
-)  # fmt: skip
-# --allocator presets. "reuse": glibc keeps freed blocks (no mmap/munmap and page faults per tensor);
-# "thp": PyTorch's CPU allocator asks for transparent huge pages (fewer, cheaper page faults).
-ALLOCATOR_PRESETS: dict[str, dict[str, str]] = {
-    "reuse": {"MALLOC_MMAP_THRESHOLD_": "17179869184", "MALLOC_TRIM_THRESHOLD_": "17179869184"},
-    "thp": {"THP_MEM_ALLOC_ENABLE": "1"},
-    "reuse+thp": {
-        "MALLOC_MMAP_THRESHOLD_": "17179869184",
-        "MALLOC_TRIM_THRESHOLD_": "17179869184",
-        "THP_MEM_ALLOC_ENABLE": "1",
-    },
-}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -157,7 +158,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("actlab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `actlab list | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def console_main() -> None:
+    """The console script: start under the allocator preset that keeps freed memory for reuse (it must be
+    in the environment before torch loads, so the process re-executes itself once), then ``main``."""
+    from actlab.allocator import startup_env
+
+    extra = startup_env()
+    if extra and sys.argv[1:2] != ["bench"]:  # the bench chooses its allocator itself (--allocator)
+        env = {**os.environ, **extra}
+        os.execve(sys.executable, [sys.executable, "-m", "actlab.cli", *sys.argv[1:]], env)
+    sys.exit(main())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()
