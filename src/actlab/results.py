@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS epochs (
     val_top5 REAL, lr REAL, seconds REAL, images_per_s REAL, PRIMARY KEY(run_id, epoch));
 """
 _RUN_FIELDS = ("model", "dataset", "act", "seed", "lr")
-_EPOCH_FIELDS = (
+# per-epoch metrics besides the epoch number; accuracies are fractions in [0, 1]
+EPOCH_FIELDS = (
     "train_loss",
     "train_acc",
     "val_loss",
@@ -253,16 +254,16 @@ class ResultsStore:
         """Store one epoch's metrics (`epoch` required; accuracies as fractions); replaces on resume."""
         if "epoch" not in metrics:
             raise ValueError(f"record_epoch({run_id!r}): metrics need an 'epoch' key, got {sorted(metrics)}")
-        unknown = set(metrics) - {"epoch", *_EPOCH_FIELDS}
+        unknown = set(metrics) - {"epoch", *EPOCH_FIELDS}
         if unknown:
-            raise ValueError(f"record_epoch: unknown metric(s) {sorted(unknown)}; valid: {_EPOCH_FIELDS}")
+            raise ValueError(f"record_epoch: unknown metric(s) {sorted(unknown)}; valid: {EPOCH_FIELDS}")
         for k, v in metrics.items():
             _check_acc(k, v)
         with self._tx() as c:
             c.execute(
-                f"INSERT OR REPLACE INTO epochs (run_id, epoch, {', '.join(_EPOCH_FIELDS)}) "
-                f"VALUES (?, ?{', ?' * len(_EPOCH_FIELDS)})",
-                (run_id, int(metrics["epoch"]), *(metrics.get(k) for k in _EPOCH_FIELDS)),
+                f"INSERT OR REPLACE INTO epochs (run_id, epoch, {', '.join(EPOCH_FIELDS)}) "
+                f"VALUES (?, ?{', ?' * len(EPOCH_FIELDS)})",
+                (run_id, int(metrics["epoch"]), *(metrics.get(k) for k in EPOCH_FIELDS)),
             )
             c.execute(
                 "UPDATE runs SET heartbeat = ? WHERE run_id = ? AND status = 'running'", (time.time(), run_id)

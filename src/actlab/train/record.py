@@ -10,21 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from actlab.config import RunConfig
-from actlab.results import atomic_write_json
+from actlab.results import EPOCH_FIELDS, atomic_write_json
 
 RUN_JSON = "run.json"
-# per-epoch metrics, as `ResultsStore.record_epoch` takes them; accuracies are fractions in [0, 1]
-EPOCH_KEYS = (
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "val_top5",
-    "lr",
-    "seconds",
-    "images_per_s",
-)
+# per-epoch metrics, exactly as `ResultsStore.record_epoch` takes them
+EPOCH_KEYS = ("epoch", *EPOCH_FIELDS)
 
 
 @dataclass
