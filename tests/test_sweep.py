@@ -211,7 +211,11 @@ def test_diverged_and_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path)
         assert "Traceback" in (st.run_dir(failed["run_id"]) / "error.txt").read_text()
     assert len(fake.calls) == 6
     run_sweep(_spec(acts=("relu", "elu", "gelu")), tmp_path, train_fn=fake, progress=False)
-    assert len(fake.calls) == 6  # closed, whatever the outcome
+    assert len(fake.calls) == 8  # done and diverged trials are results; the 2 failed ones are retried
+    assert [act for act, _ in fake.calls[6:]] == ["gelu", "gelu"]
+    fixed = FakeTrain()
+    result = run_sweep(_spec(acts=("relu", "elu", "gelu")), tmp_path, train_fn=fixed, progress=False)
+    assert len(fixed.calls) == 2 and result.counts["failed"] == 0 and result.counts["done"] == 4
 
 
 def test_a_trial_taken_over_by_another_worker_is_left_to_it(tmp_path):

@@ -241,6 +241,18 @@ class ResultsStore:
             )
             return dict(c.execute("SELECT * FROM runs WHERE run_id = ?", (row["run_id"],)).fetchone())
 
+    def retry_failed(self, run_ids: Iterable[str]) -> int:
+        """Put failed runs among `run_ids` back to pending (a crash is not a result; divergence is).
+        Returns how many."""
+        ids = list(run_ids)
+        with self._tx() as c:
+            cur = c.executemany(
+                "UPDATE runs SET status = 'pending', worker = NULL, error = NULL, finished = NULL "
+                "WHERE run_id = ? AND status = 'failed'",
+                [(rid,) for rid in ids],
+            )
+        return cur.rowcount
+
     def heartbeat(self, run_id: str, worker: str | None = None) -> bool:
         """Mark the trial alive; False if `worker` no longer owns it (someone else re-claimed it)."""
         with self._tx() as c:

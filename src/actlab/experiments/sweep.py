@@ -480,7 +480,8 @@ def run_sweep(
         progress: report on stderr.
         check: run `preflight` first (names, device, data).
 
-    A trial that diverges or raises is recorded (status diverged / failed) and the sweep goes on.
+    A trial that diverges or raises is recorded (status diverged / failed) and the sweep goes on; the next
+    call retries failed trials (from their last checkpoint) but not diverged ones, which are results.
     Ctrl-C raises KeyboardInterrupt after the workers stopped; the interrupted trial stays `running`
     with its checkpoint and the next call on the same folder resumes it.
     """
@@ -496,11 +497,13 @@ def run_sweep(
         st.add_sweep(sweep_id, spec.to_dict())
         rows = [{"run_id": rid, "config": d} for rid, d in configs.items()]
         st.add_runs(sweep_id, rows)
+        retried = st.retry_failed(configs)  # a trial that raised gets another go; diverged ones stay
         runs = [r for r in st.runs() if r["run_id"] in configs]  # some may belong to an earlier sweep
     closed = {r["run_id"] for r in runs if r["status"] in FINAL_STATUSES}
     epochs_left = sum(d["epochs"] for rid, d in configs.items() if rid not in closed)
     prog = SweepProgress(len(runs), len(closed), epochs_left, enabled=progress)
-    prog.line(f"sweep {sweep_id}: {len(runs)} trials, {len(closed)} already closed → {out_dir}")
+    again = f", {retried} failed before and retried" if retried else ""
+    prog.line(f"sweep {sweep_id}: {len(runs)} trials, {len(closed)} already closed{again} → {out_dir}")
     try:
         if workers == 1:
             ran = work(out_dir, sweep_id, configs, train_fn, prog.handle)
