@@ -12,7 +12,8 @@ import torch
 
 from actlab.config import RunConfig
 from actlab.experiments import sweep as sw
-from actlab.experiments.sweep import SweepProgress, SweepSpec, expand, load_spec, run_sweep
+from actlab.experiments.spec import SweepSpec, expand, load_spec
+from actlab.experiments.sweep import SweepProgress, run_sweep
 from actlab.results import ResultsStore
 
 EXAMPLE = Path(sw.__file__).with_name("example_sweep.toml")

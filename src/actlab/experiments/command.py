@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from actlab.results import DB_NAME
 
 if TYPE_CHECKING:
-    from actlab.experiments.sweep import SweepSpec
+    from actlab.experiments.spec import SweepSpec
 
 # The embedded default comparison (what `make demo` runs); seeds are a count: 0..4 for every activation.
 # Sized so that every activation tensor stays below actlab's fused-kernel threshold (2^15 elements:
@@ -100,7 +100,7 @@ def _error(err: BaseException) -> int:
 
 
 def default_spec() -> SweepSpec:
-    from actlab.experiments.sweep import SweepSpec
+    from actlab.experiments.spec import SweepSpec
 
     return SweepSpec.from_dict(DEFAULT_SWEEP)
 
@@ -108,7 +108,7 @@ def default_spec() -> SweepSpec:
 def spec_from_args(args: argparse.Namespace) -> tuple[SweepSpec, bool]:
     """The sweep the flags ask for: `--config` file or the embedded default, with every given flag
     applied on top. Returns (spec, whether it is the untouched embedded default)."""
-    from actlab.experiments.sweep import load_spec
+    from actlab.experiments.spec import load_spec
     from actlab.train.command import config_from_args
 
     spec = load_spec(args.config) if args.config else default_spec()
@@ -177,14 +177,15 @@ def run_compare(args: argparse.Namespace) -> int:
     """Run `actlab compare`: sweep, then report; see the module docstring for exit codes."""
     from actlab.analysis.report import write_report
     from actlab.data import DataError
-    from actlab.experiments.sweep import _canonical_act, run_sweep
+    from actlab.experiments.spec import canonical_act
+    from actlab.experiments.sweep import run_sweep
 
     try:
         if args.workers < 1:
             raise ValueError(f"--workers {args.workers}: must be >= 1")
         spec, is_default = spec_from_args(args)
         out = Path(args.out or (DEFAULT_OUT if is_default else f"{DEFAULT_OUT}-{spec.sweep_id()}"))
-        baseline = _canonical_act(args.baseline)
+        baseline = canonical_act(args.baseline)
         if baseline not in spec.acts:
             print(f"actlab: warning: baseline {baseline!r} is not among the activations", file=sys.stderr)
         result = run_sweep(spec, out, workers=args.workers, progress=not args.quiet)
