@@ -239,83 +239,70 @@ def _md_table(heads: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(map(esc, r)) + " |" for r in rows])
 
 
-def _sections(stats: Mapping, runs, epochs, flat, sweeps, act_curves) -> list[tuple]:
-    """The report as a list of blocks: ("h", level, text), ("p"|"note", text), ("table", heads, rows, bad),
-    ("fig", name, png, caption), ("list", items). Both renderers walk the same list."""
-    base, metric = stats["baseline"], stats["metric"]
+def _intro(stats: Mapping, runs, sweeps) -> list[tuple]:
     fixed, varying = _setup(runs, sweeps)
-    colors = plots.act_colors([r["act"] for r in runs] + list(act_curves or ()))
-    out: list[tuple] = [("h", 1, f"actlab report: activations vs {base}")]
-    out.append(
-        (
-            "p",
-            f"Metric: {metric} (percent of the validation set; points = percentage points). "
-            f"{len(runs)} runs. Verdicts use alpha = {stats['alpha']} on Holm-corrected p-values; "
-            "The 95 % CI of each activation's mean is a seeded bootstrap interval (BCa); the 95 % CI of "
-            "Δ is the deciding t-test's own interval (paired over seeds, else Welch), before the Holm "
-            "correction: a Δ whose CI excludes 0 can still be non-significant once corrected for the "
-            "number of activations compared.",
-        )
+    text = (
+        f"Metric: {stats['metric']} (percent of the validation set; points = percentage points). "
+        f"{len(runs)} runs. Verdicts use alpha = {stats['alpha']} on Holm-corrected p-values. "
+        "The 95 % CI of each activation's mean is a seeded bootstrap interval (BCa); the 95 % CI of "
+        "Δ is the deciding t-test's own interval (paired over seeds, else Welch), before the Holm "
+        "correction: a Δ whose CI excludes 0 can still be non-significant once corrected for the "
+        "number of activations compared."
     )
-    out += [("h", 2, "Setup"), ("table", ["config (same for every run)", "value"], fixed, [])]
-    out += [("table", ["varies / environment / sweep", "value"], varying, [])]
-    for g in stats["groups"]:
-        title = f"{g['model']} / {g['dataset']}"
-        sub = [r for r in runs if (r.get("model"), r.get("dataset")) == (g["model"], g["dataset"])]
-        sub_flat = [r for r in flat if (r.get("model"), r.get("dataset")) == (g["model"], g["dataset"])]
-        out += [("h", 2, f"Results: {title}"), ("table", *_group_table(g, base))]
-        out += [("note", n) for n in g["notes"]]
-        out += [
-            ("h", 3, "Conclusions"),
-            ("list", [c["sentence"] for c in g["comparisons"]] or ["no comparison"]),
-        ]
-        slug = _slug(g["model"], g["dataset"])
-        out.append(
-            (
-                "fig",
-                f"{slug}-curves",
-                plots.training_curves(sub, epochs, title=title, colors=colors),
-                "Training and validation accuracy/loss per epoch, mean over seeds ± 1 sd (completed runs).",
-            )
-        )
-        out.append(
-            (
-                "fig",
-                f"{slug}-final",
-                plots.final_accuracy(sub, metric=metric, title=title, colors=colors),
-                f"{metric} per activation: box over seeds, every seed drawn as a point.",
-            )
-        )
-        out.append(
-            (
-                "fig",
-                f"{slug}-speed",
-                plots.epoch_seconds(sub_flat, title=title, colors=colors),
-                "Seconds per epoch: median over runs (bar) and each run (points).",
-            )
-        )
-    if len(stats["groups"]) > 1:
-        acr = stats["across"]
-        rows = [
-            [a, f"{v['mean_rank']:.2f}", str(v["n_groups"])]
-            + [str(acr["win_tie_loss"].get(a, {}).get(k, "–")) for k in ("win", "tie", "loss")]
-            for a, v in acr["mean_rank"].items()
-        ]
-        out += [
-            ("h", 2, "Across models and data sets"),
-            ("table", ["activation", "mean rank (1 = best)", "groups", "wins", "ties", "losses"], rows, []),
-            ("p", f"Win/tie/loss against {base}: tie when the 95 % CI of the difference covers 0."),
-        ]
-    if act_curves:
-        out += [
-            ("h", 2, "Activation functions"),
-            (
-                "fig",
-                "activations",
-                plots.activation_curves(act_curves, colors=colors),
-                "f(x) and f'(x) of each activation.",
-            ),
-        ]
+    return [
+        ("h", 1, f"actlab report: activations vs {stats['baseline']}"),
+        ("p", text),
+        ("h", 2, "Setup"),
+        ("table", ["config (same for every run)", "value"], fixed, []),
+        ("table", ["varies / environment / sweep", "value"], varying, []),
+    ]
+
+
+def _group_blocks(g: Mapping, stats: Mapping, runs, epochs, flat, colors) -> list[tuple]:
+    """Table, notes, conclusions and figures of one model × data set."""
+    key = (g["model"], g["dataset"])
+    title, slug = f"{g['model']} / {g['dataset']}", _slug(*key)
+    sub = [r for r in runs if (r.get("model"), r.get("dataset")) == key]
+    sub_flat = [r for r in flat if (r.get("model"), r.get("dataset")) == key]
+    metric = stats["metric"]
+    out = [("h", 2, f"Results: {title}"), ("table", *_group_table(g, stats["baseline"]))]
+    out += [("note", n) for n in g["notes"]]
+    out += [("h", 3, "Conclusions"), ("list", [c["sentence"] for c in g["comparisons"]] or ["no comparison"])]
+    figures = [
+        (
+            "curves",
+            plots.training_curves(sub, epochs, title=title, colors=colors),
+            "Training and validation accuracy/loss per epoch, mean over seeds ± 1 sd (completed runs).",
+        ),
+        (
+            "final",
+            plots.final_accuracy(sub, metric=metric, title=title, colors=colors),
+            f"{metric} per activation: box over seeds, every seed drawn as a point.",
+        ),
+        (
+            "speed",
+            plots.epoch_seconds(sub_flat, title=title, colors=colors),
+            "Seconds per epoch: median over runs (bar) and each run (points).",
+        ),
+    ]
+    return out + [("fig", f"{slug}-{name}", png, caption) for name, png, caption in figures]
+
+
+def _across_blocks(stats: Mapping) -> list[tuple]:
+    acr = stats["across"]
+    rows = [
+        [a, f"{v['mean_rank']:.2f}", str(v["n_groups"])]
+        + [str(acr["win_tie_loss"].get(a, {}).get(k, "–")) for k in ("win", "tie", "loss")]
+        for a, v in acr["mean_rank"].items()
+    ]
+    return [
+        ("h", 2, "Across models and data sets"),
+        ("table", ["activation", "mean rank (1 = best)", "groups", "wins", "ties", "losses"], rows, []),
+        ("p", f"Win/tie/loss against {stats['baseline']}: tie when the 95 % CI of the difference covers 0."),
+    ]
+
+
+def _runs_table(flat, metric: str) -> list[tuple]:
     heads = ["run_id", "act", "seed", "lr", "status", metric, "best_epoch", "epochs", "s/epoch", "error"]
     rows = [
         [
@@ -333,8 +320,25 @@ def _sections(stats: Mapping, runs, epochs, flat, sweeps, act_curves) -> list[tu
         for r in flat
     ]
     bad = [r["status"] in ("diverged", "failed") for r in flat]
-    out += [("h", 2, "Every run (diverged and failed runs included)"), ("table", heads, rows, bad)]
-    return out
+    return [("h", 2, "Every run (diverged and failed runs included)"), ("table", heads, rows, bad)]
+
+
+def _sections(stats: Mapping, runs, epochs, flat, sweeps, act_curves) -> list[tuple]:
+    """The report as a list of blocks: ("h", level, text), ("p"|"note", text), ("table", heads, rows, bad),
+    ("fig", name, png, caption), ("list", items). Both renderers walk the same list."""
+    colors = plots.act_colors([r["act"] for r in runs] + list(act_curves or ()))
+    out = _intro(stats, runs, sweeps)
+    for g in stats["groups"]:
+        out += _group_blocks(g, stats, runs, epochs, flat, colors)
+    if len(stats["groups"]) > 1:
+        out += _across_blocks(stats)
+    if act_curves:
+        curves = plots.activation_curves(act_curves, colors=colors)
+        out += [
+            ("h", 2, "Activation functions"),
+            ("fig", "activations", curves, "f(x) and f'(x) of each activation."),
+        ]
+    return out + _runs_table(flat, stats["metric"])
 
 
 def _render_html(blocks: Sequence[tuple]) -> str:
