@@ -360,3 +360,13 @@ def test_per_channel_parameters_check_the_channel_count():
     assert module(torch.randn(2, 4, 3)).shape == (2, 4, 3)
     with pytest.raises(ValueError, match="4 per-channel parameters"):
         module(torch.randn(2, 5, 3))
+
+
+def test_act_curve_gives_values_and_derivatives():
+    from actlab.activations import act_curve
+
+    x, y, dy = act_curve("relu", -2.0, 2.0, 5)
+    assert x.tolist() == [-2.0, -1.0, 0.0, 1.0, 2.0] and y.tolist() == [0.0, 0.0, 0.0, 1.0, 2.0]
+    assert dy.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+    _, y, dy = act_curve("smu(alpha=0.25)", -3.0, 3.0, 7)
+    assert y.dtype.name == "float64" and dy[0] == pytest.approx(0.25, abs=1e-6)

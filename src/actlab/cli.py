@@ -56,22 +56,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def curves(specs: Sequence[str], lo: float, hi: float, points: int = 1001):
-    """``{spec: (x, f(x), f'(x))}`` as float64 numpy arrays, for plots and reports."""
-    import torch
-
-    from actlab.activations import get_act
-
-    out = {}
-    for spec in specs:
-        module = get_act(spec)().double().eval()
-        x = torch.linspace(lo, hi, points, dtype=torch.float64, requires_grad=True)
-        y = module(x)
-        (dy,) = torch.autograd.grad(y.sum(), x)
-        out[spec] = (x.detach().numpy(), y.detach().numpy(), dy.numpy())
-    return out
-
-
 def _cmd_plot(args: argparse.Namespace) -> int:
     import matplotlib
 
@@ -81,7 +65,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     lo, hi = args.range
     if not lo < hi:
         raise ValueError(f"--range needs LOW < HIGH, got {lo} {hi}")
-    data = curves(args.names, lo, hi)
+    from actlab.activations import act_curve
+
+    data = {spec: act_curve(spec, lo, hi) for spec in args.names}
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for spec, (x, y, dy) in data.items():
         ax.plot(x, dy if args.derivative else y, label=spec, lw=1.8)

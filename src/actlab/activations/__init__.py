@@ -1,7 +1,7 @@
 """The activation library: pure math → thin modules → memory-lean autograd ops → registry."""
 
 from .autograd import Kernel
-from .info import ActInfo, act_info
+from .info import ActInfo, act_curve, act_info
 from .modules import (
     EIS,
     GELU,
@@ -45,6 +45,7 @@ __all__ = [
     "Swish",
     "TanhExp",
     "TanhSoft",
+    "act_curve",
     "act_info",
     "get_act",
     "list_acts",

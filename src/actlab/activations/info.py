@@ -45,6 +45,13 @@ def _eval(module: torch.nn.Module, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return y.detach().numpy(), dy.numpy()
 
 
+def act_curve(spec, lo: float = -5.0, hi: float = 5.0, points: int = 1001):
+    """``(x, f(x), f'(x))`` of an activation on [lo, hi] as float64 NumPy arrays (f' by autograd)."""
+    module = get_act(spec)().double().eval()
+    x = np.linspace(lo, hi, points)
+    return (x, *_eval(module, x))
+
+
 def _scalar(module: torch.nn.Module, x: float) -> float:
     with torch.no_grad():
         return float(module(torch.tensor([x], dtype=torch.float64))[0])

@@ -139,20 +139,14 @@ def spec_from_args(args: argparse.Namespace) -> tuple[SweepSpec, bool]:
 def act_curves(acts: Sequence[str], lo: float = -5.0, hi: float = 5.0, n: int = 501) -> dict[str, tuple]:
     """`{act: (x, f(x), f'(x))}` as float64 NumPy arrays, f' by autograd, for the report's figure.
     Activations that cannot be built or evaluated on a 1-D tensor are left out."""
-    import torch
-
-    from actlab.activations import get_act
+    from actlab.activations import act_curve
 
     out = {}
     for act in acts:
         try:
-            module = get_act(act)().eval()
-            x = torch.linspace(lo, hi, n, requires_grad=True)
-            y = module(x)
-            (dy,) = torch.autograd.grad(y.sum(), x)
+            out[act] = act_curve(act, lo, hi, n)
         except Exception:  # a custom or shape-bound activation: the figure goes without it
             continue
-        out[act] = tuple(t.detach().double().numpy() for t in (x, y, dy))
     return out
 
 
