@@ -37,6 +37,7 @@ LEARNABLE_SPECS = [
     "logish(alpha=1.2, beta=2.0, learnable=True)",
     "pau",
     "prelu",
+    "prelu(num_parameters=3, init=-0.3)",
 ]
 
 
@@ -169,6 +170,9 @@ NATIVE = {
     "celu": F.celu,
     "selu": F.selu,
     "softplus": F.softplus,
+    "softplus(beta=2, threshold=5)": lambda x: F.softplus(x, 2, 5),
+    "softplus(beta=0.5)": lambda x: F.softplus(x, 0.5),
+    "prelu": lambda x: F.prelu(x, torch.tensor([0.25])),
     "leaky_relu": F.leaky_relu,
     "hard_swish": F.hardswish,
 }
@@ -188,6 +192,19 @@ def test_agrees_with_native_torch_in_float32(spec):
     (truth_grad,) = torch.autograd.grad(truth.sum(), x64)
     _assert_close_or_closer(y, y_native, truth)
     _assert_close_or_closer(x.grad, x_native.grad, truth_grad)
+
+
+def test_prelu_and_softplus_are_drop_in_for_torchs_modules():
+    torch.manual_seed(0)
+    native = torch.nn.PReLU(3, init=0.1)
+    ours = _fresh("prelu(num_parameters=3)")
+    ours.load_state_dict(native.state_dict())  # same parameter name and shape
+    x = torch.randn(2, 3, 5)
+    torch.testing.assert_close(ours(x), native(x))
+    with pytest.raises(ValueError, match="beta must be non-zero"):
+        _fresh("softplus(beta=0)")
+    with pytest.raises(ValueError, match="num_parameters must be >= 1"):
+        _fresh("prelu(num_parameters=0)")
 
 
 def _assert_close_or_closer(ours, native, truth, tol=1e-6):
@@ -266,7 +283,7 @@ def _true_overflows(name: str, x: float, dtype: torch.dtype) -> bool:
 @pytest.mark.parametrize("spec", sorted(set(list_acts())) + LEARNABLE_SPECS)
 def test_extreme_inputs_finite_with_correct_limits(spec, dtype):
     module = _fresh(spec)
-    if not any(True for _ in module.parameters()) or isinstance(module, nn.PReLU):
+    if not any(True for _ in module.parameters()):
         module = module.to(dtype)  # natives compute in the input dtype; ours keep fp32 parameters
     grid = _extreme_grid(dtype)
     channels = 3 if "num_parameters=3" in spec else 1

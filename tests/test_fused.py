@@ -40,6 +40,9 @@ SPECS = [  # every kernel, with learnable parameters where it has any, so their 
     "tanhexp",
     "logish(learnable=True)",
     "pau",
+    "softplus",
+    "softplus(beta=2, threshold=5)",
+    "prelu",
 ]
 OTHER_DTYPES = ["mish", "smu(learnable_alpha=True)"]  # one cheap and one heavy kernel
 
@@ -213,6 +216,18 @@ def test_fast_formulas_match_reference_eagerly(name):
         evaluate_backward(kernel.backward, g, x, params, needs),
         strict=True,
     ):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", sorted(fused.OWN_LIMITS))
+def test_own_limits_forwards_need_no_limit_handling(name):
+    """Listed in OWN_LIMITS: the bare fast forward already gives the limits at ±inf and NaN for NaN."""
+    x = torch.cat([extreme_inputs(torch.float32)[0], torch.tensor([math.nan])])
+    for spec in {"softplus": ["softplus", "softplus(beta=-2, threshold=5)"]}.get(name, [name]):
+        module = get_act(spec)()
+        params = tuple(getattr(module, n).detach() for n in module.param_names)
+        got = fused.FAST_FP32[name][0](x, *params)
+        want = evaluate(KERNELS[name].forward, x, params)
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 

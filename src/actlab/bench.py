@@ -115,6 +115,8 @@ NAIVE: dict[str, Callable[[Tensor, nn.Module], Tensor]] = {
     "tanhexp": lambda x, m: x * torch.tanh(torch.exp(x)),
     "logish": lambda x, m: _p(m, "alpha", x) * x * torch.log1p(torch.sigmoid(_p(m, "beta", x) * x)),
     "pau": _naive_pau,
+    "softplus": lambda x, m: torch.log1p(torch.exp(_p(m, "beta", x) * x)) / _p(m, "beta", x),
+    "prelu": lambda x, m: torch.clamp(x, min=0) + _p(m, "weight", x) * torch.clamp(x, max=0),
 }
 
 # torch's own fused op for the same function (same parameters), where there is one.
@@ -124,12 +126,17 @@ NATIVE: dict[str, Callable[[Tensor], Tensor]] = {
     "gelu": F.gelu,
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
     "hard_swish": F.hardswish,
+    "softplus": F.softplus,
+    "prelu": nn.PReLU(),  # its own learnable weight, as actlab's
 }
+NATIVE_LEARNS_TOO = frozenset({"prelu"})  # native ops with the same learnable parameters as actlab's
 NATIVE_MODULES: dict[str, Callable[[], nn.Module]] = {
     "silu": nn.SiLU,
     "mish": nn.Mish,
     "gelu": nn.GELU,
     "hard_swish": nn.Hardswish,
+    "softplus": nn.Softplus,
+    "prelu": nn.PReLU,
 }
 
 
@@ -153,12 +160,16 @@ def implementations(spec: str, impls: Sequence[str]) -> dict[str, Callable[[Tens
             out[impl] = _without_fused(module)
         elif impl == "naive":
             out[impl] = lambda x, m=module: naive(x, m)
-        elif impl == "native" and name in NATIVE and not any(True for _ in module.parameters()):
+        elif impl == "native" and name in NATIVE and (name in NATIVE_LEARNS_TOO or _fixed(module)):
             out[impl] = NATIVE[name]
         elif impl == "compiled":
             # its own code object: dynamo's cache and recompile limit are per code object
             out[impl] = torch.compile(fused.renamed(lambda x, m=module: naive(x, m), f"naive_{name}"))
     return out
+
+
+def _fixed(module: nn.Module) -> bool:
+    return not any(True for _ in module.parameters())
 
 
 def _reference(m: KernelActivation) -> Callable[[Tensor], Tensor]:
@@ -329,7 +340,7 @@ def _model_variants(act: str) -> dict[str, tuple[Any, bool]]:
     if name is None:
         return {"native": (act, True)}
     variants: dict[str, tuple[Any, bool]] = {"actlab": (act, True), "eager": (act, False)}
-    if name in NATIVE_MODULES and not any(True for _ in module.parameters()):
+    if name in NATIVE_MODULES and (name in NATIVE_LEARNS_TOO or _fixed(module)):
         variants["native"] = (NATIVE_MODULES[name], True)
     return variants
 

@@ -77,6 +77,31 @@ def silu_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
     return (g * (torch.sigmoid(x) + x * sigmoid_pair(x)),)
 
 
+# ----------------------------------------------------------------------------------------------
+# Softplus ln(1 + e^{βx})/β (linear above βx > threshold, as torch), PReLU max(0, x) + a·min(0, x)
+
+
+def softplus(x: Tensor, beta: Tensor, threshold: Tensor) -> Tensor:
+    z = beta * x
+    smooth = (torch.relu(z) + torch.log1p(torch.exp(-z.abs()))) / beta  # no overflow for z ≫ 0
+    return torch.where(z > threshold, x, smooth)
+
+
+def softplus_bwd(g: Tensor, x: Tensor, beta: Tensor, threshold: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    z = beta * x
+    grad_x = g * torch.where(z > threshold, 1.0, torch.sigmoid(z))
+    none = torch.zeros_like(grad_x)  # β and the threshold are fixed (buffers): never asked for
+    return grad_x, none, none
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    return torch.where(x > 0, x, mul0(weight, x))  # a = 0 at x = -inf: 0, not NaN
+
+
+def prelu_bwd(g: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    return g * torch.where(x > 0, 1.0, weight), g * torch.clamp(x, max=0.0)
+
+
 def hard_swish(x: Tensor) -> Tensor:
     # x·(relu6(x + 3)/6): divide the gate first so x·gate never overflows (native x·relu6(x+3)/6 does)
     return x * (torch.clamp(x + 3, 0.0, 6.0) / 6)

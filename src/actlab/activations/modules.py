@@ -30,6 +30,8 @@ KERNELS: dict[str, Kernel] = {
         Kernel("tanhexp", AF.tanhexp, AF.tanhexp_bwd),
         Kernel("logish", AF.logish, AF.logish_bwd),
         Kernel("pau", AF.pau, AF.pau_bwd),
+        Kernel("softplus", AF.softplus, AF.softplus_bwd),
+        Kernel("prelu", AF.prelu, AF.prelu_bwd),
     )
 }
 
@@ -56,7 +58,7 @@ class KernelActivation(nn.Module):
             self.register_buffer(name, tensor)
 
     def _broadcast(self, p: Tensor, x: Tensor) -> Tensor:
-        if not self.per_channel or p.dim() == 0:
+        if not self.per_channel or p.numel() == 1:
             return p
         if x.dim() < 2 or x.shape[1] != p.numel():
             raise ValueError(
@@ -108,6 +110,32 @@ class Mish(KernelActivation):
     """Mish x·tanh(softplus(x)) (arXiv:1908.08681)."""
 
     kernel_name = "mish"
+
+
+class Softplus(KernelActivation):
+    """Softplus ln(1 + e^{βx})/β, x where βx > threshold (as ``nn.Softplus``); fused forward and backward."""
+
+    kernel_name, param_names = "softplus", ("beta", "threshold")
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        if beta == 0:
+            raise ValueError("beta must be non-zero (softplus divides by it), got 0")
+        self._add("beta", beta, learnable=False)
+        self._add("threshold", threshold, learnable=False)
+
+
+class PReLU(KernelActivation):
+    """PReLU max(0, x) + a·min(0, x) (arXiv:1502.01852), a learnable, one or one per channel (as ``nn.PReLU``,
+    same ``weight`` name, so its state dicts load); fused forward and backward with the weight's gradient."""
+
+    kernel_name, param_names = "prelu", ("weight",)
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25) -> None:
+        super().__init__()
+        if num_parameters < 1:
+            raise ValueError(f"num_parameters must be >= 1, got {num_parameters}")
+        self._add("weight", torch.full((num_parameters,), float(init)), learnable=True)  # shape as nn.PReLU
 
 
 class GELU(KernelActivation):
