@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import types
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -273,6 +274,48 @@ def smu_fast_bwd(g: Tensor, x: Tensor, alpha: Tensor, mu: Tensor) -> tuple[Tenso
     return grad_x, grad_alpha, grad_mu
 
 
+def _sqrt_scaled(x: Tensor, d: Tensor, mu: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(m, x/m, μ/m, √((d·x/m)² + (μ/m)²)) with m = max(|x|, |μ|, 1e-30): every square ≤ d², no overflow,
+    one division; r = √(d²x² + μ²) = m·(the last)."""
+    big = torch.clamp(torch.maximum(x.abs(), mu.abs()), min=1e-30)
+    inv = 1 / big
+    xs, ms = x * inv, mu * inv
+    dxs = d * xs
+    return big, xs, ms, torch.sqrt(dxs * dxs + ms * ms)
+
+
+def smooth_max_sqrt_fast(x: Tensor, a: Tensor, b: Tensor, mu: Tensor) -> Tensor:
+    """((a+b)x + r)/2, r = √((a-b)²x² + μ²), all divided through by m (``_sqrt_scaled``); where (a+b)x < 0
+    the sum cancels, so it is (r² - (a+b)²x²)/(r - (a+b)x) = (μ² - 4ab·x²)/(r - (a+b)x) there."""
+    s, d = a + b, a - b
+    big, xs, ms, rs = _sqrt_scaled(x, d, mu)
+    sxs = s * xs
+    opposite = (ms * ms - 4 * (a * b) * (xs * xs)) / (rs - sxs)
+    return 0.5 * big * torch.where(sxs >= 0, sxs + rs, opposite)
+
+
+def smooth_max_sqrt_fast_bwd(g: Tensor, x: Tensor, a: Tensor, b: Tensor, mu: Tensor) -> tuple[Tensor, ...]:
+    d = a - b
+    _, xs, ms, rs = _sqrt_scaled(x, d, mu)
+    inv_rs = torch.where(rs == 0, 0.0, 1 / rs)  # rs = 0 only at x = μ = 0, where u and μ/r are 0
+    u = d * xs * inv_rs  # (a-b)x/r ∈ [-1, 1]
+    half_g = 0.5 * g
+    grad_x = half_g * ((a + b) + d * u)
+    grad_a = half_g * x * (1 + u)
+    grad_b = half_g * x * (1 - u)
+    grad_mu = half_g * (ms * inv_rs)
+    return grad_x, grad_a, grad_b, grad_mu
+
+
+def smu1_fast(x: Tensor, alpha: Tensor, mu: Tensor) -> Tensor:
+    return smooth_max_sqrt_fast(x, torch.ones_like(alpha), alpha, mu)
+
+
+def smu1_fast_bwd(g: Tensor, x: Tensor, alpha: Tensor, mu: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    grad_x, _, grad_alpha, grad_mu = smooth_max_sqrt_fast_bwd(g, x, torch.ones_like(alpha), alpha, mu)
+    return grad_x, grad_alpha, grad_mu
+
+
 def tanhexp_fast(x: Tensor) -> Tensor:
     return x * tanh_fast(torch.exp(x))
 
@@ -370,6 +413,8 @@ FAST_FP32: dict[str, tuple[Callable[..., Tensor], Callable[..., tuple[Tensor, ..
     "gelu": (gelu_fast, gelu_fast_bwd),
     "smu": (smu_fast, smu_fast_bwd),
     "smooth_max_erf": (smooth_max_erf_fast, smooth_max_erf_fast_bwd),
+    "smu1": (smu1_fast, smu1_fast_bwd),
+    "smooth_max_sqrt": (smooth_max_sqrt_fast, smooth_max_sqrt_fast_bwd),
     "tanhexp": (tanhexp_fast, tanhexp_fast_bwd),
     "erfact": (erfact_fast, erfact_fast_bwd),
     "pserf": (pserf_fast, pserf_fast_bwd),
@@ -383,16 +428,9 @@ FAST_FP32: dict[str, tuple[Callable[..., Tensor], Callable[..., tuple[Tensor, ..
 # The compiled pair and its autograd op
 
 
-def evaluate_unclamped(forward: Callable[..., Tensor], x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
-    """``autograd.evaluate`` without its clamp: elementwise, so whatever ±inf inputs give is replaced
-    by the limits anyway (a clamp is two more vector ops per element, ~20 % of a cheap kernel)."""
-    from .autograd import _as_compute, _limits
-
-    xc, pc = _as_compute(x, params)
-    y = forward(xc, *pc)
-    lim_neg, lim_pos = _limits(forward, pc, xc)
-    y = torch.where(xc == float("inf"), lim_pos, torch.where(xc == float("-inf"), lim_neg, y))
-    return y.to(x.dtype)
+def with_limits(y: Tensor, x: Tensor, lim_neg: Tensor, lim_pos: Tensor) -> Tensor:
+    """``y`` with the limits where ``x`` is ±inf (whatever the formula gave there is replaced)."""
+    return torch.where(x == float("inf"), lim_pos, torch.where(x == float("-inf"), lim_neg, y))
 
 
 def renamed(fn: Callable, name: str) -> Callable:
@@ -415,7 +453,7 @@ class FusedKernel:
     """One kernel's forward and backward, each compiled (lazily) into fused kernels."""
 
     def __init__(self, kernel: Kernel) -> None:
-        from .autograd import evaluate, evaluate_backward
+        from .autograd import _as_compute, _limits, evaluate, evaluate_backward
 
         self.kernel = kernel
         ref_fwd, ref_bwd = kernel.forward, kernel.backward
@@ -423,12 +461,17 @@ class FusedKernel:
 
         own_limits = kernel.name in OWN_LIMITS
 
-        def forward(x: Tensor, *params: Tensor) -> Tensor:
-            if x.dtype == torch.float64:
-                return evaluate_unclamped(ref_fwd, x, params)
-            if own_limits:
-                return fast_fwd(x.to(torch.float32), *(p.to(torch.float32) for p in params)).to(x.dtype)
-            return evaluate_unclamped(fast_fwd, x, params)
+        def forward(x: Tensor, lim_neg: Tensor, lim_pos: Tensor, *params: Tensor) -> Tensor:
+            fwd = fast_fwd if x.dtype != torch.float64 else ref_fwd
+            xc, pc = _as_compute(x, params)
+            if own_limits and x.dtype != torch.float64:
+                return fwd(xc, *pc).to(x.dtype)
+            return with_limits(fwd(xc, *pc), xc, lim_neg, lim_pos).to(x.dtype)
+
+        def limits(x: Tensor, *params: Tensor) -> tuple[Tensor, Tensor]:
+            fwd = fast_fwd if x.dtype != torch.float64 else ref_fwd
+            xc, pc = _as_compute(x, params)
+            return _limits(fwd, pc, xc)
 
         def backward(needs: tuple[bool, ...], g: Tensor, x: Tensor, *params: Tensor):
             bwd = fast_bwd if x.dtype != torch.float64 else ref_bwd
@@ -439,8 +482,10 @@ class FusedKernel:
         self._python = {
             "forward": renamed(forward, f"{kernel.name}_fused_forward"),
             "backward": renamed(backward, f"{kernel.name}_fused_backward"),
+            "limits": renamed(limits, f"{kernel.name}_fused_limits"),
         }
         self._compiled: dict[str, Callable] = {}
+        self._limits: OrderedDict[tuple, tuple[tuple[Tensor, ...], Tensor, Tensor]] = OrderedDict()
         self.function = _make_function(self)
 
     def _call(self, which: str, device: torch.device, *args):
@@ -461,8 +506,30 @@ class FusedKernel:
 
     def forward(self, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
         """Fused ``evaluate``; the eager one if compiling fails (then it raises the user's errors)."""
-        y = self._call("forward", x.device, x, *params)
+        lims = self.limits(x, params)
+        y = None if lims is None else self._call("forward", x.device, x, *lims, *params)
         return self._eager_fwd(x, params) if y is None else y
+
+    def limits(self, x: Tensor, params: tuple[Tensor, ...]) -> tuple[Tensor, Tensor] | None:
+        """f(-inf) and f(+inf) for these parameter values, from a small compiled kernel of their own.
+
+        Computed inside the main kernel they cost ~30 % of its time (the C++ compiler must reload them on
+        every iteration, as they are written in the same function), so they are inputs to it, cached per
+        device, dtype and parameter (storage, version counter, shape): fixed parameters are probed once,
+        learnable ones once per optimizer step. Writes through ``.data`` bypass the version counter; use
+        ``with torch.no_grad(): p.copy_(...)`` to change parameters between calls."""
+        key = (x.device, x.dtype, *((p.data_ptr(), p._version, p.shape, p.dtype) for p in params))
+        hit = self._limits.get(key)
+        if hit is not None:
+            self._limits.move_to_end(key)
+            return hit[1], hit[2]
+        lims = self._call("limits", x.device, x, *params)
+        if lims is None:
+            return None
+        self._limits[key] = (params, *lims)  # holding the params keeps their storage (and data_ptr) taken
+        if len(self._limits) > _LIMITS_CACHE_SIZE:
+            self._limits.popitem(last=False)
+        return lims[0], lims[1]
 
     def backward(
         self, g: Tensor, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]
@@ -504,6 +571,7 @@ def _make_function(fk: FusedKernel) -> type[torch.autograd.Function]:
 
 
 _FUSED: dict[str, FusedKernel] = {}
+_LIMITS_CACHE_SIZE = 256  # (parameter set, dtype, device) entries per kernel
 
 
 def fused_kernel(kernel: Kernel) -> FusedKernel:
