@@ -328,20 +328,24 @@ def tanhexp_fast_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
 def _tanhsoft_fast_parts(x, alpha, beta, gamma, delta):
     e_gx = torch.exp(gamma * x)
     w = alpha * x + AF.mul0(beta, e_gx)
-    log_term = torch.logaddexp(x, torch.log(delta))
-    return e_gx, w, tanh_fast(w), log_term
+    log_delta = torch.log(delta)
+    u = x - log_delta  # ln(δ + eˣ) = max(x, ln δ) + ln(1 + e^{-|x - ln δ|}); δ = 0: ln δ = -inf, the term is x
+    e = torch.exp(-u.abs())
+    log_term = torch.maximum(x, log_delta) + log1p_unit(e)
+    return e_gx, w, tanh_fast(w), log_term, u, e
 
 
 def tanhsoft_fast(x: Tensor, alpha: Tensor, beta: Tensor, gamma: Tensor, delta: Tensor) -> Tensor:
-    _, _, tanh_w, log_term = _tanhsoft_fast_parts(x, alpha, beta, gamma, delta)
+    _, _, tanh_w, log_term, _, _ = _tanhsoft_fast_parts(x, alpha, beta, gamma, delta)
     return AF.mul0(tanh_w, log_term)
 
 
 def tanhsoft_fast_bwd(g, x, alpha, beta, gamma, delta) -> tuple[Tensor, ...]:
-    e_gx, w, tanh_w, log_term = _tanhsoft_fast_parts(x, alpha, beta, gamma, delta)
+    e_gx, w, tanh_w, log_term, u, e = _tanhsoft_fast_parts(x, alpha, beta, gamma, delta)
     sech2 = AF.sech2_of_nonneg(w.abs())
     sech2_e = AF.mul0(sech2, e_gx)
-    d_log = torch.sigmoid(x - torch.log(delta))
+    r = 1 / (1 + e)
+    d_log = torch.where(u >= 0, r, e * r)  # σ(x - ln δ) from the same exp
     grad_x = g * (AF.mul0(sech2 * alpha + beta * gamma * sech2_e, log_term) + tanh_w * d_log)
     grad_alpha = g * sech2 * x * log_term
     grad_beta = g * AF.mul0(sech2_e, log_term)
@@ -362,28 +366,68 @@ def erfact_fast_bwd(g, x, alpha, beta) -> tuple[Tensor, Tensor, Tensor]:
     return g * (erf_fast(w) + x * beta * k_w), g * x * AF.mul0(e_bx, k), g * AF.mul0(x * x, k_w)
 
 
+def _softplus_and_sigmoid(z: Tensor) -> tuple[Tensor, Tensor]:
+    """softplus(z) = max(z, 0) + ln(1 + e) and σ(z), from one e = exp(-|z|)."""
+    e = torch.exp(-z.abs())
+    r = 1 / (1 + e)
+    return torch.relu(z) + log1p_unit(e), torch.where(z >= 0, r, e * r)
+
+
+def _erf_and_gauss_nonneg(v: Tensor) -> tuple[Tensor, Tensor]:
+    """(erf(v), exp(-v²)) for v ≥ 0 sharing one exp beyond the series range (``erf_fast``)."""
+    e, gauss = erfc_and_gauss(v)
+    v2 = v * v
+    p = -0.0008548327023450852 + v2 * 0.00012055332981789664
+    p = 0.005223977625442188 + v2 * p
+    p = -0.026866170645131252 + v2 * p
+    p = 0.11283791670955126 + v2 * p
+    p = -0.37612638903183754 + v2 * p
+    series = v * (1.1283791670955126 + v2 * p)
+    return torch.where(v < 0.5, series, 1 - e), gauss
+
+
 def pserf_fast(x: Tensor, gamma: Tensor, delta: Tensor) -> Tensor:
-    return x * erf_fast(gamma * torch.nn.functional.softplus(delta * x))
+    sp, _ = _softplus_and_sigmoid(delta * x)
+    return x * erf_fast(gamma * sp)
 
 
 def pserf_fast_bwd(g, x, gamma, delta) -> tuple[Tensor, Tensor, Tensor]:
     dx = delta * x
-    sp = torch.nn.functional.softplus(dx)
+    sp, sig = _softplus_and_sigmoid(dx)
     v = gamma * sp
-    k = 2 * AF.INV_SQRT_PI * torch.exp(-v * v)
-    k_sig = k * torch.sigmoid(dx)
-    grad_x = g * (erf_fast(v) + (x * k_sig) * (gamma * delta))
+    erf_v, gauss = _erf_and_gauss_nonneg(v.abs())
+    erf_v = torch.where(v < 0, -erf_v, erf_v)  # γ < 0
+    k = 2 * AF.INV_SQRT_PI * gauss
+    k_sig = k * sig
+    grad_x = g * (erf_v + (x * k_sig) * (gamma * delta))
     return grad_x, g * x * AF.mul0(k, sp), g * gamma * AF.mul0(x * x, k_sig)
 
 
 def serf_fast(x: Tensor) -> Tensor:
-    return x * erf_fast(torch.nn.functional.softplus(x))
+    sp, _ = _softplus_and_sigmoid(x)
+    return x * _erf_and_gauss_nonneg(sp)[0]
 
 
 def serf_fast_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
-    sp = torch.nn.functional.softplus(x)
-    k = 2 * AF.INV_SQRT_PI * torch.exp(-sp * sp)
-    return (g * (erf_fast(sp) + x * torch.sigmoid(x) * k),)
+    sp, sig = _softplus_and_sigmoid(x)
+    erf_sp, gauss = _erf_and_gauss_nonneg(sp)
+    return (g * (erf_sp + x * sig * (2 * AF.INV_SQRT_PI * gauss)),)
+
+
+def logish_fast(x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
+    s, _ = _sigmoid_and_pair(beta * x)
+    return alpha * (x * log1p_unit(s))  # σ ∈ [0, 1]: log1p_unit's domain
+
+
+def logish_fast_bwd(g, x, alpha, beta) -> tuple[Tensor, Tensor, Tensor]:
+    bx = beta * x
+    s, pair = _sigmoid_and_pair(bx)
+    log_term = log1p_unit(s)
+    ss = pair / (1 + s)
+    grad_x = g * alpha * (log_term + AF.mul0(bx, ss))
+    grad_alpha = g * (x * log_term)
+    grad_beta = g * alpha * AF.mul0(x * x, ss)
+    return grad_x, grad_alpha, grad_beta
 
 
 def _sigmoid_and_pair(z: Tensor) -> tuple[Tensor, Tensor]:
@@ -421,6 +465,7 @@ FAST_FP32: dict[str, tuple[Callable[..., Tensor], Callable[..., tuple[Tensor, ..
     "serf": (serf_fast, serf_fast_bwd),
     "tanhsoft": (tanhsoft_fast, tanhsoft_fast_bwd),
     "softplus": (softplus_fast, softplus_fast_bwd),
+    "logish": (logish_fast, logish_fast_bwd),
 }
 
 
