@@ -204,7 +204,8 @@ def test_fast_formulas_match_reference_eagerly(name):
     kernel = KERNELS[name]
     fast_fwd, fast_bwd = fused.FAST_FP32[name]
     x = extreme_inputs(torch.float32)[0]
-    module = get_act({"smooth_max_erf": "smooth_max", "smooth_max_sqrt": "smooth_max(form='sqrt')"}.get(name, name))()
+    specs = {"smooth_max_erf": "smooth_max", "smooth_max_sqrt": "smooth_max(form='sqrt')"}
+    module = get_act(specs.get(name, name))()
     params = tuple(getattr(module, n).detach() for n in getattr(module, "param_names", ()))
     torch.testing.assert_close(
         evaluate(fast_fwd, x, params), evaluate(kernel.forward, x, params), rtol=1e-5, atol=1e-6

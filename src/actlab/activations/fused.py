@@ -329,7 +329,8 @@ def _tanhsoft_fast_parts(x, alpha, beta, gamma, delta):
     e_gx = torch.exp(gamma * x)
     w = alpha * x + AF.mul0(beta, e_gx)
     log_delta = torch.log(delta)
-    u = x - log_delta  # ln(δ + eˣ) = max(x, ln δ) + ln(1 + e^{-|x - ln δ|}); δ = 0: ln δ = -inf, the term is x
+    # ln(δ + eˣ) = max(x, ln δ) + ln(1 + e^{-|x - ln δ|}); δ = 0: ln δ = -inf and the term is x
+    u = x - log_delta
     e = torch.exp(-u.abs())
     log_term = torch.maximum(x, log_delta) + log1p_unit(e)
     return e_gx, w, tanh_fast(w), log_term, u, e
