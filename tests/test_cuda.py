@@ -16,7 +16,18 @@ from actlab.train.engine import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-SPECS = ["silu", "swish(learnable=True, num_parameters=16)", "mish", "gelu", "smu", "smu1", "tanhsoft", "pau"]
+SPECS = [
+    "silu",
+    "swish(learnable=True, num_parameters=16)",
+    "mish",
+    "gelu",
+    "smu",
+    "smu1",
+    "tanhsoft",
+    "pau",
+    "softplus",
+    "prelu(num_parameters=16)",
+]
 
 
 @pytest.mark.parametrize("fast", [False, True], ids=["eager", "fused"])
@@ -40,6 +51,13 @@ def test_cuda_matches_cpu(spec, dtype, fast):
     torch.testing.assert_close(xg.grad.cpu().float(), xc.grad.float(), rtol=tol, atol=tol)
     for pc, pg in zip(cpu_act.parameters(), cuda_act.parameters(), strict=True):
         torch.testing.assert_close(pg.grad.cpu(), pc.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_triton_kernels_are_exact_in_the_tails():
+    """Triton must contract the FMA that recovers t²'s rounding error (``fused._square_rounding_error``)."""
+    from test_fused import check_compiled_tails
+
+    check_compiled_tails("cuda")
 
 
 def test_loader_keeps_data_on_the_device():
