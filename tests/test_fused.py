@@ -191,10 +191,10 @@ def check_compiled_tails(device: str) -> None:
     )
     # The gradients cross 0 near x = -0.75: relative to their O(1) terms there, to themselves in the tails.
     near_root = torch.where(xd.abs() < 3, 0.1, 0.0)
-    for got_i, want_i in zip(got, want, strict=True):
+    for i, (got_i, want_i) in enumerate(zip(got, want, strict=True)):
         normal = want_i.abs() > 1e-36  # below, intermediates (erfc of the tail) are subnormal
         rel = ((got_i.double() - want_i).abs() / torch.maximum(want_i.abs(), near_root))[normal]
-        assert rel.max() < 1e-6, rel.max()
+        assert rel.max() < 1e-6, (i, rel.max(), xd[normal][rel.argmax()], want_i[normal][rel.argmax()])
 
 
 def test_tanh_fast_keeps_relative_precision():
@@ -227,7 +227,8 @@ def test_fast_formulas_match_reference_eagerly(name):
 
 @pytest.mark.parametrize("name", sorted(fused.OWN_LIMITS))
 def test_own_limits_forwards_need_no_limit_handling(name):
-    """Listed in OWN_LIMITS: the bare fast forward already gives the limits at ±inf and NaN for NaN."""
+    """Listed in OWN_LIMITS: the bare fast forward already gives the limits at ±inf and NaN for NaN, the fast
+    backward finite limits at ±inf without the clamp."""
     x = torch.cat([extreme_inputs(torch.float32)[0], torch.tensor([math.nan])])
     for spec in {"softplus": ["softplus", "softplus(beta=-2, threshold=5)"]}.get(name, [name]):
         module = get_act(spec)()
@@ -235,6 +236,10 @@ def test_own_limits_forwards_need_no_limit_handling(name):
         got = fused.FAST_FP32[name][0](x, *params)
         want = evaluate(KERNELS[name].forward, x, params)
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, equal_nan=True)
+        needs, g = (True,) + (False,) * len(params), torch.ones_like(x)
+        (grad_x, *_) = evaluate_backward(fused.FAST_FP32[name][1], g, x, params, needs, clamp=False)
+        (want_x, *_) = evaluate_backward(KERNELS[name].backward, g, x, params, needs)
+        torch.testing.assert_close(grad_x, want_x, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
 def test_erf_fast_keeps_relative_precision():

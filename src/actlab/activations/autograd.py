@@ -62,12 +62,20 @@ def evaluate(forward: Forward, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
 
 
 def evaluate_backward(
-    backward: Backward, g: Tensor, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]
+    backward: Backward,
+    g: Tensor,
+    x: Tensor,
+    params: tuple[Tensor, ...],
+    needs: tuple[bool, ...],
+    clamp: bool = True,
 ) -> tuple[Tensor | None, ...]:
-    """Gradients for (x, *params); at ±inf inputs the derivative's limit is its value at ±max."""
+    """Gradients for (x, *params); at ±inf inputs the derivative's limit is its value at ±max (``clamp=False``
+    for a ``backward`` that already gives finite limits at ±inf)."""
     xc, pc = _as_compute(x, params)
-    big = torch.finfo(xc.dtype).max
-    grads = backward(g.to(xc.dtype), torch.clamp(xc, -big, big), *pc)
+    if clamp:
+        big = torch.finfo(xc.dtype).max
+        xc = torch.clamp(xc, -big, big)
+    grads = backward(g.to(xc.dtype), xc, *pc)
     out: list[Tensor | None] = [grads[0].to(x.dtype) if needs[0] else None]
     for grad, p, need in zip(grads[1:], params, needs[1:], strict=True):
         out.append(grad.sum_to_size(p.shape).to(p.dtype) if need else None)

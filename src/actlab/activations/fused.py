@@ -100,7 +100,12 @@ def reset() -> None:
 # ----------------------------------------------------------------------------------------------
 # Faster float32 formulas, each as exact as the reference (checked against it in tests/test_fused.py)
 
-_ERFC_ZERO = 10.5  # erfc(t) and exp(-t²) underflow float32 for t ≥ 10.5: clamp there, no inf·0
+# exp(-t²) leaves float32's normal range at t ≈ 9.34 (erfc(t) at 9.19). Beyond 9.3 both are flushed to 0 and
+# t is clamped there, so no ``exp`` gets an argument below -87: Sleef's exp scales through subnormal
+# intermediates there, and a microcode assist per element made SMU with μ ≥ 5 (smu_v1: μ = 1e6) 2.5× slower.
+_ERFC_ZERO = 9.3
+# The compiled functions spell these thresholds as literals: dynamo turns float *globals* into symbolic
+# inputs, and inductor's on-disk cache then served a kernel compiled with an older value of this one.
 
 
 def _erfc_scaled(t: Tensor) -> Tensor:
@@ -152,10 +157,15 @@ def _square_rounding_error(t: Tensor, sq: Tensor) -> Tensor:
 
 def erfc_and_gauss(t: Tensor) -> tuple[Tensor, Tensor]:
     """(erfc(t), exp(-t²)) for t ≥ 0 in float32 sharing one ``exp``: erfc(t) = exp(-t²)·(erfc(t)·exp(t²));
-    relative error < 4e-7 for both down to the float32 underflow (both are 0 from t = 10.5 on)."""
-    t = torch.clamp(t, max=_ERFC_ZERO)
-    gauss = _gauss(t)
-    return gauss * _erfc_scaled(t), gauss
+    relative error < 4e-7 for both while normal; both 0 beyond t = 9.3 (exp(-9.3²) = 2.9e-38), NaN kept."""
+    tc = torch.clamp(t, max=9.3)  # _ERFC_ZERO
+    gauss = _flushed(t, _gauss(tc), 9.3)
+    return gauss * _erfc_scaled(tc), gauss
+
+
+def _flushed(t: Tensor, gauss: Tensor, zero_from: float) -> Tensor:
+    """``gauss`` with 0 where t > zero_from (not where t is NaN: that propagates)."""
+    return torch.where(t > zero_from, 0.0, gauss)
 
 
 def erfc_nonneg(t: Tensor) -> Tensor:
@@ -219,26 +229,27 @@ def softplus_fast_bwd(g: Tensor, x: Tensor, beta: Tensor, threshold: Tensor) -> 
     return grad_x, none, none
 
 
-_GELU_ZERO = _ERFC_ZERO * 2**0.5  # Φ(-x) and φ(x) underflow float32 for |x| ≥ 14.85
+_GELU_ZERO = 13.152186130069785  # _ERFC_ZERO·√2: Φ(-x), φ(x) flushed to 0 for |x| > 13.15 (φ = 1.2e-38)
 
 
 def _gelu_parts(x: Tensor) -> tuple[Tensor, Tensor]:
     """Φ(x) and exp(-x²/2) sharing one ``exp``. exp(-x²/2) comes from x itself (exact), not from the rounded
     x/√2 (whose rounding error would be amplified by x²); erfc's smooth factor takes x/√2."""
-    t = torch.clamp(x.abs(), max=_GELU_ZERO)
-    gauss = _gauss(t, 0.5)
+    a = x.abs()
+    t = torch.clamp(a, max=13.152186130069785)  # _GELU_ZERO
+    gauss = _flushed(a, _gauss(t, 0.5), 13.152186130069785)
     e = gauss * _erfc_scaled(t * AF.INV_SQRT_2)  # erfc(|x|/√2) = 2Φ(-|x|)
     return 0.5 * torch.where(x > 0, 2 - e, e), gauss
 
 
 def gelu_fast(x: Tensor) -> Tensor:
     """Its own ±inf limits: Φ(x) is 0 below -14.85, so max(x, -14.85)·Φ(x) is -0 there, not -inf·0."""
-    return torch.clamp(x, min=-_GELU_ZERO) * _gelu_parts(x)[0]
+    return torch.clamp(x, min=-13.152186130069785) * _gelu_parts(x)[0]  # -_GELU_ZERO
 
 
 def gelu_fast_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
     cdf, gauss = _gelu_parts(x)
-    x_gauss = torch.clamp(x, -_GELU_ZERO, _GELU_ZERO) * gauss  # gauss is 0 beyond: no inf·0
+    x_gauss = torch.clamp(x, -13.152186130069785, 13.152186130069785) * gauss  # ±_GELU_ZERO; 0·gauss beyond
     return (g * (cdf + x_gauss * AF.INV_SQRT_2PI),)
 
 
@@ -256,7 +267,7 @@ def smooth_max_erf_fast_bwd(g: Tensor, x: Tensor, a: Tensor, b: Tensor, mu: Tens
     upper = 0.5 * torch.where(z > 0, 2 - e, e)  # Φ̃(z) = erfc(-z)/2
     lower = 0.5 * torch.where(z > 0, e, 2 - e)  # erfc(z)/2
     gauss = gauss * AF.INV_SQRT_PI
-    z_gauss = torch.clamp(z, -_ERFC_ZERO, _ERFC_ZERO) * gauss  # gauss is 0 beyond: no inf·0 (AF.mul0)
+    z_gauss = torch.clamp(z, -9.3, 9.3) * gauss  # ±_ERFC_ZERO; gauss is 0 beyond: no inf·0 (AF.mul0)
     grad_x = g * (b + d * upper + d * z_gauss)
     grad_a = g * x * (upper + z_gauss)
     grad_b = g * x * (lower - z_gauss)
@@ -449,7 +460,8 @@ def silu_fast_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
     return (g * (s + x * ss),)
 
 
-# Fast forwards that already give the true limits at ±inf (and NaN for NaN): no generic limit handling.
+# Fast forwards that already give the true limits at ±inf (and NaN for NaN), and fast backwards that already
+# give finite limits there: no generic limit handling, no clamp of x before the backward.
 OWN_LIMITS = frozenset({"gelu", "softplus"})
 
 FAST_FP32: dict[str, tuple[Callable[..., Tensor], Callable[..., tuple[Tensor, ...]]]] = {
@@ -520,8 +532,9 @@ class FusedKernel:
             return _limits(fwd, pc, xc)
 
         def backward(needs: tuple[bool, ...], g: Tensor, x: Tensor, *params: Tensor):
-            bwd = fast_bwd if x.dtype != torch.float64 else ref_bwd
-            return evaluate_backward(bwd, g, x, params, needs)
+            if x.dtype == torch.float64:
+                return evaluate_backward(ref_bwd, g, x, params, needs)
+            return evaluate_backward(fast_bwd, g, x, params, needs, clamp=not own_limits)
 
         self._eager_fwd = lambda x, params: evaluate(ref_fwd, x, params)
         self._eager_bwd = lambda g, x, params, needs: evaluate_backward(ref_bwd, g, x, params, needs)
