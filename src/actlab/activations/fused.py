@@ -373,9 +373,11 @@ def erfact_fast(x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
 def erfact_fast_bwd(g, x, alpha, beta) -> tuple[Tensor, Tensor, Tensor]:
     e_bx = torch.exp(beta * x)
     w = AF.mul0(alpha, e_bx)
-    k = 2 * AF.INV_SQRT_PI * torch.exp(-w * w)
+    erf_w, gauss = _erf_and_gauss_nonneg(w.abs())  # one exp for erf(w) and exp(-w²)
+    erf_w = torch.where(w < 0, -erf_w, erf_w)
+    k = 2 * AF.INV_SQRT_PI * gauss
     k_w = AF.mul0(w, k)
-    return g * (erf_fast(w) + x * beta * k_w), g * x * AF.mul0(e_bx, k), g * AF.mul0(x * x, k_w)
+    return g * (erf_w + x * beta * k_w), g * x * AF.mul0(e_bx, k), g * AF.mul0(x * x, k_w)
 
 
 def _softplus_and_sigmoid(z: Tensor) -> tuple[Tensor, Tensor]:
