@@ -457,18 +457,34 @@ def swish_fast_bwd(g: Tensor, x: Tensor, beta: Tensor) -> tuple[Tensor, Tensor]:
     return g * (s + AF.mul0(bx, ss)), g * AF.mul0(x * x, ss)
 
 
+def silu_fast(x: Tensor) -> Tensor:
+    """Its own ±inf limits: σ(x) is 0 below -104 (float32), so max(x, -104)·σ(x) is -0 there, not -inf·0."""
+    return torch.clamp(x, min=-104.0) * torch.sigmoid(x)
+
+
 def silu_fast_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
     s, ss = _sigmoid_and_pair(x)
-    return (g * (s + x * ss),)
+    return (g * (s + torch.clamp(x, -104.0, 104.0) * ss),)  # σσ' is 0 beyond ±104: no ±inf·0
+
+
+def mish_fast(x: Tensor) -> Tensor:
+    """Its own ±inf limits, as ``silu_fast``: tanh(softplus(x)) is 0 below -104 in float32."""
+    _, n = AF._mish_parts(x)
+    return torch.clamp(x, min=-104.0) * (n / (n + 2))
+
+
+def mish_fast_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
+    return AF.mish_bwd(g, torch.clamp(x, min=-104.0))  # x > 20 takes slope 1 in mish_bwd; below -104 it is 0
 
 
 # Fast forwards that already give the true limits at ±inf (and NaN for NaN), and fast backwards that already
 # give finite limits there: no generic limit handling, no clamp of x before the backward.
-OWN_LIMITS = frozenset({"gelu", "softplus"})
+OWN_LIMITS = frozenset({"gelu", "softplus", "silu", "mish"})
 
 FAST_FP32: dict[str, tuple[Callable[..., Tensor], Callable[..., tuple[Tensor, ...]]]] = {
     "swish": (AF.swish, swish_fast_bwd),
-    "silu": (AF.silu, silu_fast_bwd),
+    "silu": (silu_fast, silu_fast_bwd),
+    "mish": (mish_fast, mish_fast_bwd),
     "gelu": (gelu_fast, gelu_fast_bwd),
     "smu": (smu_fast, smu_fast_bwd),
     "smooth_max_erf": (smooth_max_erf_fast, smooth_max_erf_fast_bwd),
