@@ -172,6 +172,8 @@ NATIVE = {
     "softplus": F.softplus,
     "softplus(beta=2, threshold=5)": lambda x: F.softplus(x, 2, 5),
     "softplus(beta=0.5)": lambda x: F.softplus(x, 0.5),
+    "celu(alpha=0.5)": lambda x: F.celu(x, 0.5),
+    "elu(alpha=2.0)": lambda x: F.elu(x, 2.0),
     "prelu": lambda x: F.prelu(x, torch.tensor([0.25])),
     "leaky_relu": F.leaky_relu,
     "hard_swish": F.hardswish,
@@ -194,13 +196,21 @@ def test_agrees_with_native_torch_in_float32(spec):
     _assert_close_or_closer(x.grad, x_native.grad, truth_grad)
 
 
-def test_prelu_and_softplus_are_drop_in_for_torchs_modules():
+def test_prelu_softplus_and_elus_are_drop_in_for_torchs_modules():
     torch.manual_seed(0)
     native = torch.nn.PReLU(3, init=0.1)
     ours = _fresh("prelu(num_parameters=3)")
     ours.load_state_dict(native.state_dict())  # same parameter name and shape
     x = torch.randn(2, 3, 5)
     torch.testing.assert_close(ours(x), native(x))
+    pairs = (("elu(alpha=1.0)", torch.nn.ELU()), ("celu(alpha=0.5)", torch.nn.CELU(0.5)))
+    for spec, module in (*pairs, ("selu(inplace=True)", torch.nn.SELU())):
+        ours = _fresh(spec)
+        ours.load_state_dict(module.state_dict())  # nothing persistent, as torch's
+        torch.testing.assert_close(ours(x), module(x))
+    assert not _fresh("softplus(beta=2)").state_dict()
+    with pytest.raises(ValueError, match="alpha must be non-zero"):
+        _fresh("celu(alpha=0)")
     with pytest.raises(ValueError, match="beta must be non-zero"):
         _fresh("softplus(beta=0)")
     with pytest.raises(ValueError, match="num_parameters must be >= 1"):

@@ -27,6 +27,7 @@ SPECS = [
     "pau",
     "softplus",
     "prelu(num_parameters=16)",
+    "selu",
 ]
 
 

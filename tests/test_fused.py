@@ -43,6 +43,9 @@ SPECS = [  # every kernel, with learnable parameters where it has any, so their 
     "softplus",
     "softplus(beta=2, threshold=5)",
     "prelu",
+    "elu",
+    "celu(alpha=0.5)",
+    "selu",
 ]
 OTHER_DTYPES = ["mish", "smu(learnable_alpha=True)"]  # one cheap and one heavy kernel
 

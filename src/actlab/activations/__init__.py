@@ -3,9 +3,12 @@
 from .autograd import Kernel
 from .info import ActInfo, act_curve, act_info
 from .modules import (
+    CELU,
     EIS,
+    ELU,
     GELU,
     PAU,
+    SELU,
     SMU,
     SMU1,
     ErfAct,
@@ -27,9 +30,12 @@ from .registry import ActFactory, get_act, list_acts, parse_spec, register_act
 from .swap import swap_acts
 
 __all__ = [
+    "CELU",
     "EIS",
+    "ELU",
     "GELU",
     "PAU",
+    "SELU",
     "SMU",
     "SMU1",
     "ActFactory",

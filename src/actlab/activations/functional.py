@@ -78,7 +78,7 @@ def silu_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Softplus ln(1 + e^{βx})/β (linear above βx > threshold, as torch), PReLU max(0, x) + a·min(0, x)
+# Softplus ln(1 + e^{βx})/β (linear above βx > threshold, as torch), the ELU family, PReLU
 
 
 def softplus(x: Tensor, beta: Tensor, threshold: Tensor) -> Tensor:
@@ -92,6 +92,19 @@ def softplus_bwd(g: Tensor, x: Tensor, beta: Tensor, threshold: Tensor) -> tuple
     grad_x = g * torch.where(z > threshold, 1.0, torch.sigmoid(z))
     none = torch.zeros_like(grad_x)  # β and the threshold are fixed (buffers): never asked for
     return grad_x, none, none
+
+
+def elu(x: Tensor, alpha: Tensor, input_scale: Tensor, scale: Tensor) -> Tensor:
+    """scale·(x if x > 0 else α·(e^{x·input_scale} - 1)): ELU (1, 1), CELU (input_scale 1/α), SELU (scale λ);
+    ±inf give their limits as they are (the unselected branch may be inf, never NaN)."""
+    return scale * torch.where(x > 0, x, alpha * torch.expm1(x * input_scale))
+
+
+def elu_bwd(g: Tensor, x: Tensor, alpha: Tensor, input_scale: Tensor, scale: Tensor) -> tuple[Tensor, ...]:
+    slope = torch.where(x > 0, 1.0, (alpha * input_scale) * torch.exp(x * input_scale))
+    grad_x = g * (scale * slope)
+    none = torch.zeros_like(grad_x)  # α, the input scale and λ are fixed (buffers): never asked for
+    return grad_x, none, none, none
 
 
 def prelu(x: Tensor, weight: Tensor) -> Tensor:

@@ -15,6 +15,8 @@ Where float32 is the compute dtype some formulas are swapped for equally exact, 
 are rebuilt from ``exp``/``expm1`` (erfc as exp(-t²)·P(u), one ``exp`` that backward shares with the
 Gaussian), and its vectorised ``erf`` loses relative precision near 0, so ``erf`` is rebuilt too.
 float64 uses the reference formulas unchanged. The kernels are compiled with FMA contraction on.
+The ±inf limits come from a small compiled kernel of their own, cached per parameter version, and are
+inputs to the main kernel (``FusedKernel.limits``); some fast forwards give them directly (``OWN_LIMITS``).
 
 Falls back to the eager op when switched off (``ACTLAB_FUSED=0``, ``set_fused(False)``), under an
 outer ``torch.compile``, while tracing or exporting, under functorch transforms, for small tensors,
@@ -109,9 +111,9 @@ _ERFC_ZERO = 9.3
 
 
 def _erfc_scaled(t: Tensor) -> Tensor:
-    """erfc(t)·exp(t²) for 0 ≤ t ≤ 10.5: u·P(u), u = 1/(1 + t/2), P of degree 10 fitted (relative least
-    squares in the Chebyshev basis, against mpmath) to relative error 2e-8; 2.8e-7 evaluated in float32.
-    Smooth and well conditioned, so rounding errors in t barely matter here (unlike in exp(-t²)).
+    """erfc(t)·exp(t²) for 0 ≤ t ≤ 10.5 (used to 9.3): u·P(u), u = 1/(1 + t/2), P of degree 10 fitted
+    (relative least squares in the Chebyshev basis, against mpmath) to relative error 2e-8; 2.8e-7 evaluated
+    in float32. Smooth and well conditioned, so rounding errors in t barely matter here (unlike in exp(-t²)).
     Literal coefficients: dynamo folds them into the kernel (a tuple of floats becomes tensor inputs)."""
     u = 1 / (1 + 0.5 * t)
     p = 0.04203101992607117 * u - 0.22595390677452087
@@ -243,7 +245,7 @@ def _gelu_parts(x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def gelu_fast(x: Tensor) -> Tensor:
-    """Its own ±inf limits: Φ(x) is 0 below -14.85, so max(x, -14.85)·Φ(x) is -0 there, not -inf·0."""
+    """Its own ±inf limits: Φ(x) is 0 below -13.15, so max(x, -13.15)·Φ(x) is -0 there, not -inf·0."""
     return torch.clamp(x, min=-13.152186130069785) * _gelu_parts(x)[0]  # -_GELU_ZERO
 
 
@@ -479,7 +481,7 @@ def mish_fast_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
 
 # Fast forwards that already give the true limits at ±inf (and NaN for NaN), and fast backwards that already
 # give finite limits there: no generic limit handling, no clamp of x before the backward.
-OWN_LIMITS = frozenset({"gelu", "softplus", "silu", "mish"})
+OWN_LIMITS = frozenset({"gelu", "softplus", "silu", "mish", "elu", "celu", "selu"})
 
 FAST_FP32: dict[str, tuple[Callable[..., Tensor], Callable[..., tuple[Tensor, ...]]]] = {
     "swish": (AF.swish, swish_fast_bwd),
@@ -497,6 +499,9 @@ FAST_FP32: dict[str, tuple[Callable[..., Tensor], Callable[..., tuple[Tensor, ..
     "tanhsoft": (tanhsoft_fast, tanhsoft_fast_bwd),
     "softplus": (softplus_fast, softplus_fast_bwd),
     "logish": (logish_fast, logish_fast_bwd),
+    "elu": (AF.elu, AF.elu_bwd),  # the reference: already one expm1 and its own limits
+    "celu": (AF.elu, AF.elu_bwd),
+    "selu": (AF.elu, AF.elu_bwd),
 }
 
 

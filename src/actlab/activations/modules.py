@@ -32,6 +32,9 @@ KERNELS: dict[str, Kernel] = {
         Kernel("pau", AF.pau, AF.pau_bwd),
         Kernel("softplus", AF.softplus, AF.softplus_bwd),
         Kernel("prelu", AF.prelu, AF.prelu_bwd),
+        Kernel("elu", AF.elu, AF.elu_bwd),
+        Kernel("celu", AF.elu, AF.elu_bwd),  # the same math; their own names for the bench's native ops
+        Kernel("selu", AF.elu, AF.elu_bwd),
     )
 }
 
@@ -121,8 +124,53 @@ class Softplus(KernelActivation):
         super().__init__()
         if beta == 0:
             raise ValueError("beta must be non-zero (softplus divides by it), got 0")
-        self._add("beta", beta, learnable=False)
-        self._add("threshold", threshold, learnable=False)
+        for name, value in (("beta", beta), ("threshold", threshold)):  # not persistent: nn.Softplus has none
+            self.register_buffer(name, torch.tensor(float(value)), persistent=False)
+
+
+class _ELUFamily(KernelActivation):
+    """scale·(x if x > 0 else α·(e^{x·input_scale} - 1)) with fixed constants; ``inplace`` is accepted for
+    torch's signature and has no effect (the fused op writes a new tensor and saves only its input)."""
+
+    kernel_name, param_names = "elu", ("alpha", "input_scale", "scale")
+
+    def _constants(self, alpha: float, input_scale: float, scale: float) -> None:
+        for name, value in (("alpha", alpha), ("input_scale", input_scale), ("scale", scale)):
+            # float64: SELU's constants stay exact in float64; not persistent: state dicts stay as nn.ELU's
+            self.register_buffer(name, torch.tensor(value, dtype=torch.float64), persistent=False)
+
+
+class ELU(_ELUFamily):
+    """ELU x if x > 0 else α(eˣ - 1) (arXiv:1511.07289), as ``nn.ELU``; fused forward and backward."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self._constants(alpha, 1.0, 1.0)
+
+
+class CELU(_ELUFamily):
+    """CELU max(0, x) + min(0, α(e^{x/α} - 1)) (arXiv:1704.07483), as ``nn.CELU``; fused."""
+
+    kernel_name = "celu"
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        if alpha == 0:
+            raise ValueError("alpha must be non-zero for CELU (it divides by it), got 0")
+        self._constants(alpha, 1.0 / alpha, 1.0)
+
+
+class SELU(_ELUFamily):
+    """SELU λ·(x if x > 0 else α(eˣ - 1)), the paper's α and λ (arXiv:1706.02515), as ``nn.SELU``; fused."""
+
+    kernel_name = "selu"
+
+    ALPHA = 1.6732632423543772848170429916717
+    LAMBDA = 1.0507009873554804934193349852946
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self._constants(self.ALPHA, 1.0, self.LAMBDA)
 
 
 class PReLU(KernelActivation):

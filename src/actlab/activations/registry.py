@@ -173,14 +173,14 @@ _NATIVE = [
     ("relu", nn.ReLU, "max(0, x)", "Nair & Hinton 2010"),
     ("leaky_relu", nn.LeakyReLU, "max(x, a·x), a = negative_slope", "Maas et al. 2013"),
     ("rrelu", nn.RReLU, "max(x, a·x), a ~ U(lower, upper) in training", "arXiv:1505.00853"),
-    ("elu", nn.ELU, "x if x > 0 else α(eˣ - 1)", "arXiv:1511.07289"),
-    ("celu", nn.CELU, "max(0, x) + min(0, α(e^{x/α} - 1))", "arXiv:1704.07483"),
-    ("selu", nn.SELU, "λ·(x if x > 0 else α(eˣ - 1))", "arXiv:1706.02515"),
     ("identity", nn.Identity, "x", ""),
 ]
 for _name, _cls, _formula, _paper in _NATIVE:
     register_act(_name, _cls, formula=_formula, paper=_paper)
 
+register_act("elu", M.ELU, formula="x if x > 0 else α(eˣ - 1)", paper="arXiv:1511.07289")
+register_act("celu", M.CELU, formula="max(0, x) + min(0, α(e^{x/α} - 1))", paper="arXiv:1704.07483")
+register_act("selu", M.SELU, formula="λ·(x if x > 0 else α(eˣ - 1))", paper="arXiv:1706.02515")
 register_act("prelu", M.PReLU, formula="max(x, a·x), a learnable", paper="arXiv:1502.01852")
 register_act("softplus", M.Softplus, formula="ln(1 + e^{βx})/β", paper="Dugas et al. 2001")
 register_act("hard_swish", M.HardSwish, formula="x·relu6(x + 3)/6", paper="arXiv:1905.02244")
