@@ -217,6 +217,7 @@ class Row:
     fwdbwd_roofline: float = math.nan
     saved_bytes_per_elem: float = math.nan
     first_call_s: float = math.nan  # includes compiling, for fused and compiled implementations
+    silu_ms: float = math.nan  # native F.silu forward+backward, timed just before this activation's rows
     error: str = ""
 
 
@@ -300,8 +301,12 @@ def bench_activations(cfg: BenchConfig) -> tuple[dict[str, float], list[Row]]:
     roof = copy_roofline(x, cfg)
     rows = []
     for act in cfg.acts:
+        # The ×silu reference is re-timed next to the rows it divides: on a shared machine the memory
+        # bandwidth drifts between periods (45 and 90 GB/s here); one F.silu timing would skew every ratio.
+        silu_ms = _timer(_fwd_bwd(F.silu, x, torch.randn_like(x)), cfg) * 1e3
         for impl, fn in implementations(act, cfg.impls).items():
             row = measure(act, impl, fn, x, cfg)
+            row.silu_ms = silu_ms
             if not row.error:
                 add_bandwidth(row, x.numel(), x.element_size(), roof)
             rows.append(row)
@@ -480,10 +485,10 @@ def _fmt(v: float, spec: str = ".2f") -> str:
 
 
 def _ratios(rows: list[Row]) -> dict[tuple[str, str], tuple[float, float]]:
-    """(act, impl) → (fwd+bwd time / native silu's, / the act's native op's)."""
-    silu = next((r.fwdbwd_ms for r in rows if r.act == "silu" and r.impl == "native"), math.nan)
+    """(act, impl) → (fwd+bwd time / native silu's timed next to it, / the act's native op's)."""
     native = {r.act: r.fwdbwd_ms for r in rows if r.impl == "native"}
-    return {(r.act, r.impl): (r.fwdbwd_ms / silu, r.fwdbwd_ms / native.get(r.act, math.nan)) for r in rows}
+    nan = math.nan
+    return {(r.act, r.impl): (r.fwdbwd_ms / r.silu_ms, r.fwdbwd_ms / native.get(r.act, nan)) for r in rows}
 
 
 def format_table(result: BenchResult) -> str:
