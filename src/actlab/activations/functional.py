@@ -13,6 +13,7 @@ Only ops that the ONNX (dynamo) exporter and ``torch.jit.trace`` understand are 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -233,24 +234,23 @@ def smooth_max_sqrt_bwd(g: Tensor, x: Tensor, a: Tensor, b: Tensor, mu: Tensor) 
     return grad_x, grad_a, grad_b, grad_mu
 
 
-def smu(x: Tensor, alpha: Tensor, mu: Tensor) -> Tensor:
-    """SMU: smooth max(x, αx) with the erf approximation of |·|."""
-    return smooth_max_erf(x, torch.ones_like(alpha), alpha, mu)
+def smu_pair(smooth_max_fwd: Callable[..., Tensor], smooth_max_bwd: Callable[..., tuple[Tensor, ...]]):
+    """(forward, backward) of smooth max(x, αx), i.e. a = 1, b = α, from a smooth maximum's pair; the backward
+    returns the gradients for (x, α, μ)."""
+
+    def forward(x: Tensor, alpha: Tensor, mu: Tensor) -> Tensor:
+        return smooth_max_fwd(x, torch.ones_like(alpha), alpha, mu)
+
+    def backward(g: Tensor, x: Tensor, alpha: Tensor, mu: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        grad_x, _, grad_alpha, grad_mu = smooth_max_bwd(g, x, torch.ones_like(alpha), alpha, mu)
+        return grad_x, grad_alpha, grad_mu
+
+    return forward, backward
 
 
-def smu_bwd(g: Tensor, x: Tensor, alpha: Tensor, mu: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    grad_x, _, grad_alpha, grad_mu = smooth_max_erf_bwd(g, x, torch.ones_like(alpha), alpha, mu)
-    return grad_x, grad_alpha, grad_mu
-
-
-def smu1(x: Tensor, alpha: Tensor, mu: Tensor) -> Tensor:
-    """SMU-1: smooth max(x, αx) with the sqrt(z² + μ²) approximation of |·|."""
-    return smooth_max_sqrt(x, torch.ones_like(alpha), alpha, mu)
-
-
-def smu1_bwd(g: Tensor, x: Tensor, alpha: Tensor, mu: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    grad_x, _, grad_alpha, grad_mu = smooth_max_sqrt_bwd(g, x, torch.ones_like(alpha), alpha, mu)
-    return grad_x, grad_alpha, grad_mu
+# SMU: smooth max(x, αx) with the erf approximation of |·|; SMU-1: with the sqrt(z² + μ²) one.
+smu, smu_bwd = smu_pair(smooth_max_erf, smooth_max_erf_bwd)
+smu1, smu1_bwd = smu_pair(smooth_max_sqrt, smooth_max_sqrt_bwd)
 
 
 # ----------------------------------------------------------------------------------------------

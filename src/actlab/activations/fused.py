@@ -278,13 +278,7 @@ def smooth_max_erf_fast_bwd(g: Tensor, x: Tensor, a: Tensor, b: Tensor, mu: Tens
     return grad_x, grad_a, grad_b, grad_mu
 
 
-def smu_fast(x: Tensor, alpha: Tensor, mu: Tensor) -> Tensor:
-    return smooth_max_erf_fast(x, torch.ones_like(alpha), alpha, mu)
-
-
-def smu_fast_bwd(g: Tensor, x: Tensor, alpha: Tensor, mu: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    grad_x, _, grad_alpha, grad_mu = smooth_max_erf_fast_bwd(g, x, torch.ones_like(alpha), alpha, mu)
-    return grad_x, grad_alpha, grad_mu
+smu_fast, smu_fast_bwd = AF.smu_pair(smooth_max_erf_fast, smooth_max_erf_fast_bwd)
 
 
 def _sqrt_scaled(x: Tensor, d: Tensor, mu: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -320,13 +314,7 @@ def smooth_max_sqrt_fast_bwd(g: Tensor, x: Tensor, a: Tensor, b: Tensor, mu: Ten
     return grad_x, grad_a, grad_b, grad_mu
 
 
-def smu1_fast(x: Tensor, alpha: Tensor, mu: Tensor) -> Tensor:
-    return smooth_max_sqrt_fast(x, torch.ones_like(alpha), alpha, mu)
-
-
-def smu1_fast_bwd(g: Tensor, x: Tensor, alpha: Tensor, mu: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    grad_x, _, grad_alpha, grad_mu = smooth_max_sqrt_fast_bwd(g, x, torch.ones_like(alpha), alpha, mu)
-    return grad_x, grad_alpha, grad_mu
+smu1_fast, smu1_fast_bwd = AF.smu_pair(smooth_max_sqrt_fast, smooth_max_sqrt_fast_bwd)
 
 
 def tanhexp_fast(x: Tensor) -> Tensor:
