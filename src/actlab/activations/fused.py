@@ -181,17 +181,22 @@ def erfc_fast(s: Tensor) -> Tensor:
     return torch.where(s < 0, 2 - e, e)
 
 
-def erf_fast(s: Tensor) -> Tensor:
-    """erf(s) in float32: the odd Taylor series to s¹³ for |s| < 0.5 (inductor's vectorised erf loses
-    relative precision near 0), sign(s)·(1 - erfc(|s|)) beyond; relative error < 5e-7."""
-    a, s2 = s.abs(), s * s
+def _erf_series(s: Tensor) -> Tensor:
+    """erf(s) for |s| < 0.5: the odd Taylor series 2/√π·Σ (-1)ⁿ s²ⁿ⁺¹/(n!(2n + 1)), n ≤ 6."""
+    s2 = s * s
     p = -0.0008548327023450852 + s2 * 0.00012055332981789664
     p = 0.005223977625442188 + s2 * p
     p = -0.026866170645131252 + s2 * p
     p = 0.11283791670955126 + s2 * p
     p = -0.37612638903183754 + s2 * p
-    series = s * (1.1283791670955126 + s2 * p)  # 2/√π·Σ (-1)ⁿ s²ⁿ⁺¹/(n!(2n + 1)), n ≤ 6
-    return torch.where(a < 0.5, series, torch.sign(s) * (1 - erfc_nonneg(a)))
+    return s * (1.1283791670955126 + s2 * p)
+
+
+def erf_fast(s: Tensor) -> Tensor:
+    """erf(s) in float32: the odd Taylor series to s¹³ for |s| < 0.5 (inductor's vectorised erf loses
+    relative precision near 0), sign(s)·(1 - erfc(|s|)) beyond; relative error < 5e-7."""
+    a = s.abs()
+    return torch.where(a < 0.5, _erf_series(s), torch.sign(s) * (1 - erfc_nonneg(a)))
 
 
 def tanh_fast(w: Tensor) -> Tensor:
@@ -380,14 +385,7 @@ def _softplus_and_sigmoid(z: Tensor) -> tuple[Tensor, Tensor]:
 def _erf_and_gauss_nonneg(v: Tensor) -> tuple[Tensor, Tensor]:
     """(erf(v), exp(-v²)) for v ≥ 0 sharing one exp beyond the series range (``erf_fast``)."""
     e, gauss = erfc_and_gauss(v)
-    v2 = v * v
-    p = -0.0008548327023450852 + v2 * 0.00012055332981789664
-    p = 0.005223977625442188 + v2 * p
-    p = -0.026866170645131252 + v2 * p
-    p = 0.11283791670955126 + v2 * p
-    p = -0.37612638903183754 + v2 * p
-    series = v * (1.1283791670955126 + v2 * p)
-    return torch.where(v < 0.5, series, 1 - e), gauss
+    return torch.where(v < 0.5, _erf_series(v), 1 - e), gauss
 
 
 def pserf_fast(x: Tensor, gamma: Tensor, delta: Tensor) -> Tensor:
