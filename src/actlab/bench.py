@@ -136,7 +136,6 @@ NATIVE: dict[str, Callable[[Tensor], Tensor]] = {
     "elu": F.elu,
     "celu": F.celu,
     "selu": F.selu,
-    "prelu": nn.PReLU(),  # its own learnable weight, as actlab's
 }
 NATIVE_LEARNS_TOO = frozenset({"prelu"})  # native ops with the same learnable parameters as actlab's
 NATIVE_MODULES: dict[str, Callable[[], nn.Module]] = {
@@ -157,9 +156,12 @@ def kernel_name(module: nn.Module) -> str | None:
     return module.kernel_name if isinstance(module, KernelActivation) else None
 
 
-def implementations(spec: str, impls: Sequence[str]) -> dict[str, Callable[[Tensor], Tensor]]:
-    """Callables for each requested implementation of ``spec`` that exists (torch modules: 'native')."""
-    module = get_act(spec)()
+def implementations(
+    spec: str, impls: Sequence[str], device: str | torch.device = "cpu"
+) -> dict[str, Callable[[Tensor], Tensor]]:
+    """Callables for each requested implementation of ``spec`` that exists (torch modules: 'native'),
+    with their parameters on ``device``."""
+    module = get_act(spec)().to(device)
     name = kernel_name(module)
     if name is None:  # relu, elu, softplus...: torch's module is actlab's default
         return {"native": module} if "native" in impls or "actlab" in impls else {}
@@ -172,7 +174,9 @@ def implementations(spec: str, impls: Sequence[str]) -> dict[str, Callable[[Tens
             out[impl] = _without_fused(module)
         elif impl == "naive":
             out[impl] = lambda x, m=module: naive(x, m)
-        elif impl == "native" and name in NATIVE and (name in NATIVE_LEARNS_TOO or _fixed(module)):
+        elif impl == "native" and name in NATIVE_LEARNS_TOO:
+            out[impl] = NATIVE_MODULES[name]().to(device)  # its own learnable weight, as actlab's
+        elif impl == "native" and name in NATIVE and _fixed(module):
             out[impl] = NATIVE[name]
         elif impl == "compiled":
             # its own code object: dynamo's cache and recompile limit are per code object
@@ -304,7 +308,7 @@ def bench_activations(cfg: BenchConfig) -> tuple[dict[str, float], list[Row]]:
         # The ×silu reference is re-timed next to the rows it divides: on a shared machine the memory
         # bandwidth drifts between periods (45 and 90 GB/s here); one F.silu timing would skew every ratio.
         silu_ms = _timer(_fwd_bwd(F.silu, x, torch.randn_like(x)), cfg) * 1e3
-        for impl, fn in implementations(act, cfg.impls).items():
+        for impl, fn in implementations(act, cfg.impls, cfg.device).items():
             row = measure(act, impl, fn, x, cfg)
             row.silu_ms = silu_ms
             if not row.error:
