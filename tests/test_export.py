@@ -61,6 +61,23 @@ def test_compile_inductor_matches_eager():
     torch.testing.assert_close(gx, gx_ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("compile")
+def test_outer_compile_traces_the_fast_formulas():
+    """Inside a user's torch.compile the fused kernels' float32 formulas are traced into the graph: no scalar
+    per-element std::erfc in SMU's and GELU's generated code (the reference formulas would call it)."""
+    from torch._inductor.utils import run_and_get_code
+
+    model = AllActs(["smu", "gelu"])
+    x = _input()
+    compiled = torch.compile(model, fullgraph=True)
+    (y, gx), codes = run_and_get_code(lambda: _eager(compiled, x))
+    assert codes and not any("std::erfc" in code for code in codes)
+    y_ref, gx_ref = _eager(model, x)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gx, gx_ref, rtol=1e-5, atol=1e-5)
+
+
 def test_jit_trace_matches_eager():
     model = AllActs(NAMES)
     x = _input()

@@ -93,6 +93,7 @@ class Kernel:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "function", _make_function(self))
+        _fused.fused_kernel(self)  # built now: dynamo cannot build one inside a user's torch.compile
 
     def __call__(self, x: Tensor, *params: Tensor) -> Tensor:
         """Apply to ``x``: the memory-lean autograd op when a gradient is needed, plain ops otherwise;

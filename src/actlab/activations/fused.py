@@ -18,9 +18,10 @@ float64 uses the reference formulas unchanged. The kernels are compiled with FMA
 The ±inf limits come from a small compiled kernel of their own, cached per parameter version, and are
 inputs to the main kernel (``FusedKernel.limits``); some fast forwards give them directly (``OWN_LIMITS``).
 
-Falls back to the eager op when switched off (``ACTLAB_FUSED=0``, ``set_fused(False)``), under an
-outer ``torch.compile``, while tracing or exporting, under functorch transforms, for small tensors,
-and when compiling fails (warned once per kernel and device type, then remembered).
+Under a user's ``torch.compile`` the same float32 formulas and analytic backward are traced into the
+caller's graph (``FusedKernel.traced``). Falls back to the eager op when switched off (``ACTLAB_FUSED=0``,
+``set_fused(False)``), while tracing or exporting, under functorch transforms, for small tensors, and when
+compiling fails (warned once per kernel and device type, then remembered).
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def failures() -> dict[tuple[str, str], str]:
 
 def reset() -> None:
     """Forget compiled kernels and remembered failures (tests; after changing inductor settings)."""
-    _FUSED.clear()
+    for name, fk in list(_FUSED.items()):  # fresh ones, built here and not inside a traced call
+        _FUSED[name] = FusedKernel(fk.kernel)
     _SETTINGS.failed.clear()
 
 
@@ -555,6 +557,7 @@ class FusedKernel:
         self._compiled: dict[str, Callable] = {}
         self._limits: OrderedDict[tuple, tuple[tuple[Tensor, ...], Tensor, Tensor]] = OrderedDict()
         self.function = _make_function(self)
+        self.traced_function = _make_function(self, traced=True)
 
     def _call(self, which: str, device: torch.device, *args):
         """The compiled ``which`` on ``args``; None when compiling fails or failed before."""
@@ -581,6 +584,22 @@ class FusedKernel:
             lims = self.limits(x, params)
         y = None if lims is None else self._call("forward", x.device, x, *lims, *params)
         return self._eager_fwd(x, params) if y is None else y
+
+    def traced(self, x: Tensor, params: tuple[Tensor, ...], needs_grad: bool) -> Tensor:
+        """Under an outer ``torch.compile``: the same fast formulas and analytic backward, traced into the
+        caller's graph (the reference ones would call inductor's per-element ``erfc``)."""
+        if needs_grad:
+            return self.traced_function.apply(x, *params)
+        return self.traced_forward(x, params)
+
+    def traced_forward(self, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
+        """The fused forward's Python, limits inline (what ``traced`` runs)."""
+        if self.own_limits and x.dtype != torch.float64:
+            unused = x.new_empty(0)
+            lims = (unused, unused)
+        else:
+            lims = self._python["limits"](x, *params)
+        return self._python["forward"](x, *lims, *params)
 
     def limits(self, x: Tensor, params: tuple[Tensor, ...]) -> tuple[Tensor, Tensor] | None:
         """f(-inf) and f(+inf) for these parameter values, from a small compiled kernel of their own.
@@ -625,16 +644,22 @@ def _failed(key: tuple[str, str], err: Exception) -> None:
     return None
 
 
-def _make_function(fk: FusedKernel) -> type[torch.autograd.Function]:
+def _make_function(fk: FusedKernel, traced: bool = False) -> type[torch.autograd.Function]:
+    """The autograd op over the compiled kernels, or (``traced``) over their Python for an outer compile."""
+
     def fn_forward(ctx, x: Tensor, *params: Tensor) -> Tensor:
         ctx.save_for_backward(x, *params)
-        return fk.forward(x, params)
+        return fk.traced_forward(x, params) if traced else fk.forward(x, params)
 
     def fn_backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
         x, *params = ctx.saved_tensors
-        return fk.backward(g, x, tuple(params), tuple(ctx.needs_input_grad))
+        needs = tuple(ctx.needs_input_grad)
+        if traced:
+            return tuple(fk._python["backward"](needs, g, x, *params))
+        return fk.backward(g, x, tuple(params), needs)
 
-    name = "".join(part.capitalize() for part in fk.kernel.name.split("_")) + "FusedFunction"
+    kind = "TracedFunction" if traced else "FusedFunction"
+    name = "".join(part.capitalize() for part in fk.kernel.name.split("_")) + kind
     return type(
         name,
         (torch.autograd.Function,),
@@ -669,8 +694,17 @@ def _worth_it(x: Tensor, params: tuple[Tensor, ...]) -> bool:
     return not torch._C._functorch.is_functorch_wrapped_tensor(x)  # vmap, grad transforms
 
 
+def _under_outer_compile(x: Tensor) -> bool:
+    """Traced by a user's ``torch.compile`` (not export: exported graphs keep the reference formulas)."""
+    if not _SETTINGS.enabled or not x.is_floating_point() or not torch.compiler.is_compiling():
+        return False
+    return not (torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export())
+
+
 def fused_call(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs_grad: bool) -> Tensor | None:
     """``kernel(x, *params)`` through fused kernels, or None where the fused path does not apply."""
+    if _under_outer_compile(x):
+        return fused_kernel(kernel).traced(x, params, needs_grad)
     if not _worth_it(x, params):
         return None
     fk = fused_kernel(kernel)
