@@ -579,11 +579,7 @@ class FusedKernel:
 
     def forward(self, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
         """Fused ``evaluate``; the eager one if compiling fails (then it raises the user's errors)."""
-        if self.own_limits and x.dtype != torch.float64:
-            unused = x.new_empty(0)
-            lims: tuple[Tensor, Tensor] | None = (unused, unused)  # the formula gives them: nothing to probe
-        else:
-            lims = self.limits(x, params)
+        lims = self._formula_gives_limits(x) or self.limits(x, params)
         y = None if lims is None else self._call("forward", x.device, x, *lims, *params)
         return self._eager_fwd(x, params) if y is None else y
 
@@ -596,12 +592,16 @@ class FusedKernel:
 
     def traced_forward(self, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
         """The fused forward's Python, limits inline (what ``traced`` runs)."""
+        lims = self._formula_gives_limits(x) or self._python["limits"](x, *params)
+        return self._python["forward"](x, *lims, *params)
+
+    def _formula_gives_limits(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        """Placeholders for the limit inputs where the fast formula gives the ±inf limits itself (nothing to
+        probe); None where they must be probed."""
         if self.own_limits and x.dtype != torch.float64:
             unused = x.new_empty(0)
-            lims = (unused, unused)
-        else:
-            lims = self._python["limits"](x, *params)
-        return self._python["forward"](x, *lims, *params)
+            return unused, unused
+        return None
 
     def limits(self, x: Tensor, params: tuple[Tensor, ...]) -> tuple[Tensor, Tensor] | None:
         """f(-inf) and f(+inf) for these parameter values, from a small compiled kernel of their own.
