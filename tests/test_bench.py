@@ -66,6 +66,18 @@ def test_model_bench_ratios_to_relu(capsys):
     } <= set(rows)
     assert rows[("relu", "native")]["ratio_to_relu"] == 1.0
     assert all(not r["error"] and math.isfinite(r["ratio_to_relu"]) for r in rows.values())
+    for row in rows.values():  # each ratio is against the ReLU step timed next to that row
+        assert row["relu_ms"] > 0 and row["ratio_to_relu"] == pytest.approx(row["step_ms"] / row["relu_ms"])
+
+
+def test_paired_timer_alternates_its_passes():
+    calls: list[str] = []
+    fn_s, ref_s = bench._paired_timer(
+        lambda: calls.append("fn"), lambda: calls.append("ref"), bench.BenchConfig(repeats="small")
+    )
+    assert fn_s > 0 and ref_s > 0
+    switches = sum(a != b for a, b in zip(calls, calls[1:], strict=False))
+    assert calls[0] == "ref" and switches == 2 * bench.TIMING_PASSES - 1  # ref, fn, ref, fn, ref, fn
 
 
 def test_model_bench_with_a_registered_model(capsys):

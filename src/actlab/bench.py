@@ -237,6 +237,22 @@ def _timer(fn: Callable[[], Any], cfg: BenchConfig) -> float:
     return min(timer.blocked_autorange(min_run_time=budget).median for _ in range(TIMING_PASSES))
 
 
+def _paired_timer(fn: Callable[[], Any], ref: Callable[[], Any], cfg: BenchConfig) -> tuple[float, float]:
+    """Median seconds per call of ``fn`` and of ``ref``, timed in alternating passes (the smallest of three
+    medians each), so that both see the same drift of a shared machine and their ratio keeps steady."""
+    clock = time.process_time if cfg.timer == "process" else time.perf_counter
+    timers = [
+        benchmark.Timer(stmt="fn()", globals={"fn": f}, num_threads=torch.get_num_threads(), timer=clock)
+        for f in (fn, ref)
+    ]
+    budget = REPEATS[cfg.repeats] / TIMING_PASSES
+    medians: list[list[float]] = [[], []]
+    for _ in range(TIMING_PASSES):
+        for i in (1, 0):
+            medians[i].append(timers[i].blocked_autorange(min_run_time=budget).median)
+    return min(medians[0]), min(medians[1])
+
+
 def copy_roofline(x: Tensor, cfg: BenchConfig) -> dict[str, float]:
     """Copy bandwidth (GB/s) into a preallocated tensor, and with a fresh output as activations do."""
     out = torch.empty_like(x)
@@ -355,6 +371,7 @@ class ModelRow:
     act: str
     impl: str
     step_ms: float = math.nan
+    relu_ms: float = math.nan  # ReLU's step, timed in passes alternating with this row's
     ratio_to_relu: float = math.nan
     error: str = ""
 
@@ -371,43 +388,60 @@ def _model_variants(act: str) -> dict[str, tuple[Any, bool]]:
     return variants
 
 
-def time_training_step(model: nn.Module, x: Tensor, y: Tensor, cfg: BenchConfig, use: bool) -> float:
-    """Median ms of forward + cross-entropy + backward + SGD step."""
+def training_step(model: nn.Module, x: Tensor, y: Tensor, use: bool) -> Callable[[], None]:
+    """One training step (forward, cross-entropy, backward, SGD step), fused kernels on or off; run once."""
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
     def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
+        with fused.use_fused(use):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
 
-    with fused.use_fused(use):
-        step()  # compiles and allocates
-        return _timer(step, cfg) * 1e3
+    step()  # compiles and allocates
+    return step
 
 
 def bench_model(cfg: BenchConfig) -> list[ModelRow]:
-    """Training-step time with each activation, as a ratio to ReLU's."""
+    """Training-step time with each activation, as a ratio to ReLU's timed in alternating passes next to it."""
     assert cfg.model is not None
     shape = MODEL_INPUTS.get(cfg.model, (3, 32, 32))
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(cfg.batch, *shape, generator=gen).to(cfg.device, DTYPES[cfg.dtype])
     y = torch.randint(0, 10, (cfg.batch,), generator=gen).to(cfg.device)
-    acts = ("relu", *(a for a in cfg.acts if a != "relu"))
-    rows: list[ModelRow] = []
-    for act in acts:
+
+    def build(spec: Any) -> nn.Module:
+        torch.manual_seed(0)
+        return build_model(cfg.model, spec, shape[0]).to(cfg.device, DTYPES[cfg.dtype])
+
+    relu_row = ModelRow("relu", "native")
+    rows = [relu_row]
+    try:
+        relu_step = training_step(build("relu"), x, y, True)
+        relu_row.step_ms = relu_row.relu_ms = _timer(relu_step, cfg) * 1e3
+        relu_row.ratio_to_relu = 1.0
+    except Exception as err:
+        relu_row.error = _short(err)
+        relu_step = None
+    for act in (a for a in cfg.acts if a != "relu"):
         for impl, (spec, use) in _model_variants(act).items():
             row = ModelRow(act, impl)
             try:
-                torch.manual_seed(0)
-                model = build_model(cfg.model, spec, shape[0]).to(cfg.device, DTYPES[cfg.dtype])
-                row.step_ms = time_training_step(model, x, y, cfg, use)
+                step = training_step(build(spec), x, y, use)
+                if relu_step is None:
+                    row.step_ms = _timer(step, cfg) * 1e3
+                else:
+                    step_s, relu_s = _paired_timer(step, relu_step, cfg)
+                    row.step_ms, row.relu_ms = step_s * 1e3, relu_s * 1e3
+                    row.ratio_to_relu = step_s / relu_s
             except Exception as err:
-                row.error = f"{type(err).__name__}: {err}".splitlines()[0][:200]
+                row.error = _short(err)
             rows.append(row)
-    relu = next((r.step_ms for r in rows if r.act == "relu"), math.nan)
-    for row in rows:
-        row.ratio_to_relu = row.step_ms / relu
     return rows
+
+
+def _short(err: Exception) -> str:
+    return f"{type(err).__name__}: {err}".splitlines()[0][:200]
 
 
 # ==============================================================================================
@@ -526,12 +560,13 @@ def format_table(result: BenchResult) -> str:
             )
     if result.model_rows:
         lines.append(f"# training step of {c['model']}, batch {c['batch']}")
-        lines.append(f"{'act':24s} {'impl':9s} {'step ms':>9s} {'×relu':>6s}")
+        lines.append(f"# ×relu: against ReLU's step timed in passes alternating with the row's (relu ms)")
+        lines.append(f"{'act':24s} {'impl':9s} {'step ms':>9s} {'relu ms':>9s} {'×relu':>6s}")
         for row in result.model_rows:
             tail = (
                 f"error: {row.error}"
                 if row.error
-                else f"{_fmt(row.step_ms):>9s} {_fmt(row.ratio_to_relu):>6s}"
+                else f"{_fmt(row.step_ms):>9s} {_fmt(row.relu_ms):>9s} {_fmt(row.ratio_to_relu):>6s}"
             )
             lines.append(f"{row.act:24s} {row.impl:9s} {tail}")
     return "\n".join(lines)
