@@ -397,3 +397,16 @@ def test_act_curve_gives_values_and_derivatives():
     assert dy.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
     _, y, dy = act_curve("smu(alpha=0.25)", -3.0, 3.0, 7)
     assert y.dtype.name == "float64" and dy[0] == pytest.approx(0.25, abs=1e-6)
+
+
+def test_formulas_spell_their_constants_as_literals():
+    """torch.compile lifts a float read from a module global into a kernel input, so the formulas write the
+    named constants out; each literal must be the constant's exact value."""
+    import inspect
+
+    from actlab.activations import functional as AF
+
+    source = inspect.getsource(AF)
+    for name in ("INV_SQRT_PI", "INV_SQRT_2", "INV_SQRT_2PI", "SQRT_2_OVER_PI", "GELU_TANH_C", "MISH_CLAMP"):
+        assert f"{getattr(AF, name)!r})" in source or f"{getattr(AF, name)!r} " in source, name
+    assert 2 * AF.INV_SQRT_PI == 1.1283791670955126

@@ -254,6 +254,29 @@ def test_erf_fast_keeps_relative_precision():
     assert ((got - ref).abs() / ref.abs().clamp(min=1e-300)).max() < 5e-7
 
 
+@pytest.mark.parametrize("spec", SPECS)
+def test_float32_kernels_take_no_lifted_float_constants(spec, monkeypatch):
+    """dynamo turns a float read from a module global or a default argument into a float64 input of the kernel
+    (reloaded and converted in every iteration, and a stale on-disk-cache hazard): the fast formulas spell
+    their constants as literals, so each compiled graph's inputs are the call's own tensors only."""
+    inputs: dict[str, list[str]] = {}
+
+    def recording(fn):
+        def backend(gm, example_inputs):
+            inputs[fn.__name__] = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
+            return gm.forward
+
+        return torch.compile(fn, dynamic=True, fullgraph=True, backend=backend)
+
+    monkeypatch.setattr(fused, "_compile", recording)
+    kernel = KERNELS[get_act(spec)().kernel_name]
+    monkeypatch.setitem(fused._FUSED, kernel.name, fused.FusedKernel(kernel))  # nothing compiled yet
+    _run(get_act(spec)(), extreme_inputs(torch.float32), use=True)
+    assert any(name.endswith("_fused_backward") for name in inputs), inputs
+    lifted = {fn: [a for a in args if a.startswith("G_")] for fn, args in inputs.items()}
+    assert not any(lifted.values()), lifted
+
+
 # ------------------------------------------------------------------------------------------------
 # When the fast path is used, and the fallback
 

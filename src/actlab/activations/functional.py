@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+# The formulas below spell these as literals (named in a comment): torch.compile turns a float read from a
+# module global into a float64 input of the kernel, reloaded and converted in every iteration.
 INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -137,7 +139,7 @@ MISH_CLAMP = 20.0
 
 
 def _mish_parts(x: Tensor) -> tuple[Tensor, Tensor]:
-    e = torch.exp(torch.clamp(x, max=MISH_CLAMP))
+    e = torch.exp(torch.clamp(x, max=20.0))  # MISH_CLAMP
     return e, e * (e + 2)
 
 
@@ -150,7 +152,7 @@ def mish_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
     e, n = _mish_parts(x)
     den = n + 2
     slope = n / den + x * (4 * e * (1 + e) / (den * den))
-    return (g * torch.where(x > MISH_CLAMP, 1.0, slope),)
+    return (g * torch.where(x > 20.0, 1.0, slope),)  # MISH_CLAMP
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,17 +160,17 @@ def mish_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
 
 
 def gelu(x: Tensor) -> Tensor:
-    return x * (0.5 * torch.erfc(-x * INV_SQRT_2))
+    return x * (0.5 * torch.erfc(-x * 0.7071067811865475))  # INV_SQRT_2
 
 
 def gelu_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
-    cdf = 0.5 * torch.erfc(-x * INV_SQRT_2)
-    pdf = torch.exp(-0.5 * x * x) * INV_SQRT_2PI
+    cdf = 0.5 * torch.erfc(-x * 0.7071067811865475)  # INV_SQRT_2
+    pdf = torch.exp(-0.5 * x * x) * 0.3989422804014327  # INV_SQRT_2PI
     return (g * (cdf + x * pdf),)
 
 
 def _gelu_tanh_u(x: Tensor) -> Tensor:
-    return SQRT_2_OVER_PI * (x + GELU_TANH_C * x * x * x)
+    return 0.7978845608028654 * (x + 0.044715 * x * x * x)  # SQRT_2_OVER_PI, GELU_TANH_C
 
 
 def gelu_tanh(x: Tensor) -> Tensor:
@@ -178,7 +180,7 @@ def gelu_tanh(x: Tensor) -> Tensor:
 
 def gelu_tanh_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
     two_u = 2 * _gelu_tanh_u(x)
-    du = SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_C * x * x)
+    du = 0.7978845608028654 * (1 + 3 * 0.044715 * x * x)  # SQRT_2_OVER_PI, GELU_TANH_C
     return (g * (torch.sigmoid(two_u) + 2 * mul0(x * du, sigmoid_pair(two_u))),)
 
 
@@ -198,7 +200,7 @@ def smooth_max_erf_bwd(g: Tensor, x: Tensor, a: Tensor, b: Tensor, mu: Tensor) -
     d = a - b
     z = mu * d * x
     upper = 0.5 * torch.erfc(-z)  # Φ̃(z)
-    gauss = torch.exp(-z * z) * INV_SQRT_PI
+    gauss = torch.exp(-z * z) * 0.5641895835477563  # INV_SQRT_PI
     z_gauss = mul0(z, gauss)
     grad_x = g * (b + d * upper + d * z_gauss)
     grad_a = g * x * (upper + z_gauss)
@@ -341,7 +343,7 @@ def erfact(x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
 def erfact_bwd(g, x, alpha, beta) -> tuple[Tensor, Tensor, Tensor]:
     e_bx = torch.exp(beta * x)
     w = mul0(alpha, e_bx)
-    k = 2 * INV_SQRT_PI * torch.exp(-w * w)  # erf'(w)
+    k = 1.1283791670955126 * torch.exp(-w * w)  # erf'(w); 2·INV_SQRT_PI
     k_w = mul0(w, k)
     grad_x = g * (torch.erf(w) + x * beta * k_w)
     grad_alpha = g * x * mul0(e_bx, k)
@@ -357,7 +359,7 @@ def pserf_bwd(g, x, gamma, delta) -> tuple[Tensor, Tensor, Tensor]:
     dx = delta * x
     sp = F.softplus(dx)
     v = gamma * sp
-    k = 2 * INV_SQRT_PI * torch.exp(-v * v)
+    k = 1.1283791670955126 * torch.exp(-v * v)  # 2·INV_SQRT_PI
     k_sig = k * torch.sigmoid(dx)
     grad_x = g * (torch.erf(v) + (x * k_sig) * (gamma * delta))  # x·k_sig first: x·γ may overflow
     grad_gamma = g * x * mul0(k, sp)
@@ -371,7 +373,7 @@ def serf(x: Tensor) -> Tensor:
 
 def serf_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
     sp = F.softplus(x)
-    k = 2 * INV_SQRT_PI * torch.exp(-sp * sp)
+    k = 1.1283791670955126 * torch.exp(-sp * sp)  # 2·INV_SQRT_PI
     return (g * (torch.erf(sp) + x * torch.sigmoid(x) * k),)  # x·σ first: x·k may overflow
 
 

@@ -112,26 +112,31 @@ _ERFC_ZERO = 9.3
 # inputs, and inductor's on-disk cache then served a kernel compiled with an older value of this one.
 
 
-def _erfc_scaled(t: Tensor) -> Tensor:
+def _erfc_scaled(t: Tensor, slope: float, scale: float) -> Tensor:
     """erfc(t)·exp(t²) for 0 ≤ t ≤ 9.3: u·P(u), u = 1/(1 + t/2), P of degree 9 fitted (least squares
     reweighted towards minimax, against scipy's erfcx) to relative error 1.7e-8. Evaluated in float32 the
     rounding of u dominates (near t = 0 its relative error is amplified 2.3×); erfc as a whole is within
     3.8e-7 (degree 10 fitted by plain least squares: 4.0e-7; degree 8 with u = 1/(1 + 0.45t): 4.2e-7).
-    Literal coefficients: dynamo folds them into the kernel (a tuple of floats becomes tensor inputs)."""
-    u = 1 / (1 + 0.5 * t)
-    p = 0.01450870931148529 * u - 0.13513387739658356
-    p = p * u + 0.45631107687950134
-    p = p * u - 0.7056940793991089
-    p = p * u + 0.45013517141342163
-    p = p * u - 0.11331334710121155
-    p = p * u + 0.2305310219526291
-    p = p * u + 0.2376227229833603
-    p = p * u + 0.2829737663269043
-    p = p * u + 0.28205883502960205
+    Literal coefficients: dynamo folds them into the kernel (a tuple of floats becomes tensor inputs).
+
+    ``slope`` and ``scale`` (literals at the call site, never defaults: dynamo lifts float defaults into kernel
+    inputs as it does float globals; folded into the constants while tracing) give
+    scale·erfc(slope·t)·exp(slope²t²) without two more multiplications: GELU takes slope 1/√2 and scale 1/2.
+    A power-of-two scale keeps every coefficient exact."""
+    u = 1 / (1 + (0.5 * slope) * t)
+    p = (0.01450870931148529 * scale) * u - 0.13513387739658356 * scale
+    p = p * u + 0.45631107687950134 * scale
+    p = p * u - 0.7056940793991089 * scale
+    p = p * u + 0.45013517141342163 * scale
+    p = p * u - 0.11331334710121155 * scale
+    p = p * u + 0.2305310219526291 * scale
+    p = p * u + 0.2376227229833603 * scale
+    p = p * u + 0.2829737663269043 * scale
+    p = p * u + 0.28205883502960205 * scale
     return u * p
 
 
-def _gauss(t: Tensor, scale: float = 1.0) -> Tensor:
+def _gauss(t: Tensor, scale: float) -> Tensor:
     """exp(-scale·t²) for 0 ≤ t < 16 at full float32 relative precision from one ``exp``.
 
     exp of the rounded square sq = fl(t²) would be off by up to |t² - sq| ≈ t²·6e-8 (4e-6 at t = 8), so the
@@ -140,8 +145,10 @@ def _gauss(t: Tensor, scale: float = 1.0) -> Tensor:
     sq = t * t
     err = _square_rounding_error(t, sq)
     if scale == 1.0:
-        return torch.exp(-sq) * (1 - err)
-    return torch.exp(-scale * sq) * (1 - scale * err)
+        e = torch.exp(-sq)
+        return e - e * err  # one FMA compiled; e·(1 - err) would be a subtraction and a product
+    e = torch.exp(-scale * sq)
+    return e - e * (scale * err)
 
 
 def _square_rounding_error(t: Tensor, sq: Tensor) -> Tensor:
@@ -159,12 +166,13 @@ def _square_rounding_error(t: Tensor, sq: Tensor) -> Tensor:
     return ((hi * hi - sq) + 2 * hi * lo) + lo * lo
 
 
-def erfc_and_gauss(t: Tensor) -> tuple[Tensor, Tensor]:
+def erfc_and_gauss(t: Tensor, half: bool = False) -> tuple[Tensor, Tensor]:
     """(erfc(t), exp(-t²)) for t ≥ 0 in float32 sharing one ``exp``: erfc(t) = exp(-t²)·(erfc(t)·exp(t²));
-    relative error < 4e-7 for both while normal; both 0 beyond t = 9.3 (exp(-9.3²) = 2.9e-38), NaN kept."""
+    relative error < 4e-7 for both while normal; both 0 beyond t = 9.3 (exp(-9.3²) = 2.9e-38), NaN kept.
+    ``half``: erfc(t)/2 instead, the 1/2 folded into the polynomial (a bool: float defaults become inputs)."""
     tc = torch.clamp(t, max=9.3)  # _ERFC_ZERO
-    gauss = _flushed(t, _gauss(tc), 9.3)
-    return gauss * _erfc_scaled(tc), gauss
+    gauss = _flushed(t, _gauss(tc, 1.0), 9.3)
+    return gauss * _erfc_scaled(tc, 1.0, 0.5 if half else 1.0), gauss
 
 
 def _flushed(t: Tensor, gauss: Tensor, zero_from: float) -> Tensor:
@@ -172,9 +180,9 @@ def _flushed(t: Tensor, gauss: Tensor, zero_from: float) -> Tensor:
     return torch.where(t > zero_from, 0.0, gauss)
 
 
-def erfc_nonneg(t: Tensor) -> Tensor:
-    """erfc(t) for t ≥ 0 in float32 (see ``erfc_and_gauss``)."""
-    return erfc_and_gauss(t)[0]
+def erfc_nonneg(t: Tensor, half: bool = False) -> Tensor:
+    """erfc(t) (or erfc(t)/2) for t ≥ 0 in float32 (see ``erfc_and_gauss``)."""
+    return erfc_and_gauss(t, half)[0]
 
 
 def erfc_fast(s: Tensor) -> Tensor:
@@ -247,8 +255,8 @@ def _gelu_parts(x: Tensor) -> tuple[Tensor, Tensor]:
     a = x.abs()
     t = torch.clamp(a, max=13.152186130069785)  # _GELU_ZERO
     gauss = _flushed(a, _gauss(t, 0.5), 13.152186130069785)
-    e = gauss * _erfc_scaled(t * AF.INV_SQRT_2)  # erfc(|x|/√2) = 2Φ(-|x|)
-    return 0.5 * torch.where(x > 0, 2 - e, e), gauss
+    tail = gauss * _erfc_scaled(t, 0.7071067811865475, 0.5)  # erfc(|x|/√2)/2 = Φ(-|x|); slope 1/√2
+    return torch.where(x > 0, 1 - tail, tail), gauss
 
 
 def gelu_fast(x: Tensor) -> Tensor:
@@ -259,23 +267,23 @@ def gelu_fast(x: Tensor) -> Tensor:
 def gelu_fast_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
     cdf, gauss = _gelu_parts(x)
     x_gauss = torch.clamp(x, -13.152186130069785, 13.152186130069785) * gauss  # ±_GELU_ZERO; 0·gauss beyond
-    return (g * (cdf + x_gauss * AF.INV_SQRT_2PI),)
+    return (g * (cdf + x_gauss * 0.3989422804014327),)  # 1/√(2π), a literal: dynamo makes float globals inputs
 
 
 def smooth_max_erf_fast(x: Tensor, a: Tensor, b: Tensor, mu: Tensor) -> Tensor:
     d = a - b
     z = mu * d * x
-    e = erfc_nonneg(z.abs())
-    return x * (b + d * (0.5 * torch.where(z > 0, 2 - e, e)))  # Φ̃(z) = erfc(-z)/2
+    half_e = erfc_nonneg(z.abs(), half=True)
+    return x * (b + d * torch.where(z > 0, 1 - half_e, half_e))  # Φ̃(z) = erfc(-z)/2
 
 
 def smooth_max_erf_fast_bwd(g: Tensor, x: Tensor, a: Tensor, b: Tensor, mu: Tensor) -> tuple[Tensor, ...]:
     d = a - b
     z = mu * d * x
-    e, gauss = erfc_and_gauss(z.abs())  # one exp serves erfc(-z), erfc(z) and exp(-z²)
-    upper = 0.5 * torch.where(z > 0, 2 - e, e)  # Φ̃(z) = erfc(-z)/2
-    lower = 0.5 * torch.where(z > 0, e, 2 - e)  # erfc(z)/2
-    gauss = gauss * AF.INV_SQRT_PI
+    half_e, gauss = erfc_and_gauss(z.abs(), half=True)  # one exp serves erfc(-z), erfc(z) and exp(-z²)
+    upper = torch.where(z > 0, 1 - half_e, half_e)  # Φ̃(z) = erfc(-z)/2
+    lower = torch.where(z > 0, half_e, 1 - half_e)  # erfc(z)/2
+    gauss = gauss * 0.5641895835477563  # 1/√π, a literal: dynamo makes float globals kernel inputs
     z_gauss = torch.clamp(z, -9.3, 9.3) * gauss  # ±_ERFC_ZERO; gauss is 0 beyond: no inf·0 (AF.mul0)
     grad_x = g * (b + d * upper + d * z_gauss)
     grad_a = g * x * (upper + z_gauss)
@@ -372,7 +380,7 @@ def erfact_fast_bwd(g, x, alpha, beta) -> tuple[Tensor, Tensor, Tensor]:
     w = AF.mul0(alpha, e_bx)
     erf_w, gauss = _erf_and_gauss_nonneg(w.abs())  # one exp for erf(w) and exp(-w²)
     erf_w = torch.where(w < 0, -erf_w, erf_w)
-    k = 2 * AF.INV_SQRT_PI * gauss
+    k = 1.1283791670955126 * gauss  # 2/√π
     k_w = AF.mul0(w, k)
     return g * (erf_w + x * beta * k_w), g * x * AF.mul0(e_bx, k), g * AF.mul0(x * x, k_w)
 
@@ -401,7 +409,7 @@ def pserf_fast_bwd(g, x, gamma, delta) -> tuple[Tensor, Tensor, Tensor]:
     v = gamma * sp
     erf_v, gauss = _erf_and_gauss_nonneg(v.abs())
     erf_v = torch.where(v < 0, -erf_v, erf_v)  # γ < 0
-    k = 2 * AF.INV_SQRT_PI * gauss
+    k = 1.1283791670955126 * gauss  # 2/√π
     k_sig = k * sig
     grad_x = g * (erf_v + (x * k_sig) * (gamma * delta))
     return grad_x, g * x * AF.mul0(k, sp), g * gamma * AF.mul0(x * x, k_sig)
@@ -415,7 +423,7 @@ def serf_fast(x: Tensor) -> Tensor:
 def serf_fast_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
     sp, sig = _softplus_and_sigmoid(x)
     erf_sp, gauss = _erf_and_gauss_nonneg(sp)
-    return (g * (erf_sp + x * sig * (2 * AF.INV_SQRT_PI * gauss)),)
+    return (g * (erf_sp + x * sig * (1.1283791670955126 * gauss)),)  # 2/√π
 
 
 def logish_fast(x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
