@@ -221,7 +221,7 @@ class Row:
     fwdbwd_roofline: float = math.nan
     saved_bytes_per_elem: float = math.nan
     first_call_s: float = math.nan  # includes compiling, for fused and compiled implementations
-    silu_ms: float = math.nan  # native F.silu forward+backward, timed just before this activation's rows
+    silu_ms: float = math.nan  # native F.silu forward+backward, timed in passes alternating with this row's
     error: str = ""
 
 
@@ -288,8 +288,11 @@ def _fwd_bwd(fn: Callable[[Tensor], Tensor], x: Tensor, g: Tensor) -> Callable[[
     return step
 
 
-def measure(act: str, impl: str, fn: Callable[[Tensor], Tensor], x: Tensor, cfg: BenchConfig) -> Row:
-    """Time one implementation; errors are recorded on the row, not raised."""
+def measure(
+    act: str, impl: str, fn: Callable[[Tensor], Tensor], x: Tensor, cfg: BenchConfig, reference: Callable[[], Any]
+) -> Row:
+    """Time one implementation, its forward+backward in passes alternating with ``reference`` (native F.silu's
+    forward+backward, the ×silu column); errors are recorded on the row, not raised."""
     row = Row(act, impl)
     g = torch.randn_like(x)
     try:
@@ -300,7 +303,8 @@ def measure(act: str, impl: str, fn: Callable[[Tensor], Tensor], x: Tensor, cfg:
         row.first_call_s = time.perf_counter() - start
         with torch.no_grad():
             row.fwd_ms = _timer(lambda: fn(x), cfg) * 1e3
-        row.fwdbwd_ms = _timer(_fwd_bwd(fn, x, g), cfg) * 1e3
+        fwdbwd_s, silu_s = _paired_timer(_fwd_bwd(fn, x, g), reference, cfg)
+        row.fwdbwd_ms, row.silu_ms = fwdbwd_s * 1e3, silu_s * 1e3
         row.saved_bytes_per_elem = saved_bytes_per_element(fn, x)
     except Exception as err:  # an implementation that cannot run here (e.g. no compiler)
         row.error = f"{type(err).__name__}: {err}".splitlines()[0][:200]
@@ -320,13 +324,12 @@ def bench_activations(cfg: BenchConfig) -> tuple[dict[str, float], list[Row]]:
     x = torch.randn(cfg.shape, device=cfg.device, dtype=DTYPES[cfg.dtype])
     roof = copy_roofline(x, cfg)
     rows = []
+    # The ×silu reference is timed in passes alternating with each row's: on a shared machine the memory
+    # bandwidth drifts between periods (40–50 and 90 GB/s here); one F.silu timing would skew every ratio.
+    silu_step = _fwd_bwd(F.silu, x, torch.randn_like(x))
     for act in cfg.acts:
-        # The ×silu reference is re-timed next to the rows it divides: on a shared machine the memory
-        # bandwidth drifts between periods (45 and 90 GB/s here); one F.silu timing would skew every ratio.
-        silu_ms = _timer(_fwd_bwd(F.silu, x, torch.randn_like(x)), cfg) * 1e3
         for impl, fn in implementations(act, cfg.impls, cfg.device).items():
-            row = measure(act, impl, fn, x, cfg)
-            row.silu_ms = silu_ms
+            row = measure(act, impl, fn, x, cfg, silu_step)
             if not row.error:
                 add_bandwidth(row, x.numel(), x.element_size(), roof)
             rows.append(row)
