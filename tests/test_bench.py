@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 
@@ -36,7 +37,8 @@ def test_activation_bench_json(capsys):
         ("smu", "naive"),
     }
     assert all(not r["error"] and r["fwd_ms"] > 0 and r["fwdbwd_ms"] > 0 for r in rows.values())
-    assert all(r["silu_ms"] > 0 for r in rows.values())  # the ×silu reference, timed in passes alternating with each row
+    # the ×silu reference, timed in passes alternating with each row
+    assert all(r["silu_ms"] > 0 for r in rows.values())
     # memory is deterministic: actlab keeps the input only; naive SMU keeps several intermediates
     assert rows[("smu", "actlab")]["saved_bytes_per_elem"] == pytest.approx(4.0, abs=0.1)
     assert rows[("smu", "naive")]["saved_bytes_per_elem"] >= 12
@@ -76,7 +78,7 @@ def test_paired_timer_alternates_its_passes():
         lambda: calls.append("fn"), lambda: calls.append("ref"), bench.BenchConfig(repeats="small")
     )
     assert fn_s > 0 and ref_s > 0
-    switches = sum(a != b for a, b in zip(calls, calls[1:], strict=False))
+    switches = sum(a != b for a, b in itertools.pairwise(calls))
     assert calls[0] == "ref" and switches == 2 * bench.TIMING_PASSES - 1  # ref, fn, ref, fn, ref, fn
 
 

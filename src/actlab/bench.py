@@ -289,7 +289,12 @@ def _fwd_bwd(fn: Callable[[Tensor], Tensor], x: Tensor, g: Tensor) -> Callable[[
 
 
 def measure(
-    act: str, impl: str, fn: Callable[[Tensor], Tensor], x: Tensor, cfg: BenchConfig, reference: Callable[[], Any]
+    act: str,
+    impl: str,
+    fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    cfg: BenchConfig,
+    reference: Callable[[], Any],
 ) -> Row:
     """Time one implementation, its forward+backward in passes alternating with ``reference`` (native F.silu's
     forward+backward, the ×silu column); errors are recorded on the row, not raised."""
@@ -406,7 +411,7 @@ def training_step(model: nn.Module, x: Tensor, y: Tensor, use: bool) -> Callable
 
 
 def bench_model(cfg: BenchConfig) -> list[ModelRow]:
-    """Training-step time with each activation, as a ratio to ReLU's timed in alternating passes next to it."""
+    """Training-step time with each activation, as a ratio to ReLU's, timed in passes alternating with it."""
     assert cfg.model is not None
     shape = MODEL_INPUTS.get(cfg.model, (3, 32, 32))
     gen = torch.Generator().manual_seed(0)
@@ -563,7 +568,7 @@ def format_table(result: BenchResult) -> str:
             )
     if result.model_rows:
         lines.append(f"# training step of {c['model']}, batch {c['batch']}")
-        lines.append(f"# ×relu: against ReLU's step timed in passes alternating with the row's (relu ms)")
+        lines.append("# ×relu: against ReLU's step timed in passes alternating with the row's (relu ms)")
         lines.append(f"{'act':24s} {'impl':9s} {'step ms':>9s} {'relu ms':>9s} {'×relu':>6s}")
         for row in result.model_rows:
             tail = (

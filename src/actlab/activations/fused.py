@@ -119,8 +119,8 @@ def _erfc_scaled(t: Tensor, slope: float, scale: float) -> Tensor:
     3.8e-7 (degree 10 fitted by plain least squares: 4.0e-7; degree 8 with u = 1/(1 + 0.45t): 4.2e-7).
     Literal coefficients: dynamo folds them into the kernel (a tuple of floats becomes tensor inputs).
 
-    ``slope`` and ``scale`` (literals at the call site, never defaults: dynamo lifts float defaults into kernel
-    inputs as it does float globals; folded into the constants while tracing) give
+    ``slope`` and ``scale`` (literals at the call site, never defaults: dynamo lifts float defaults into
+    kernel inputs as it does float globals; folded into the constants while tracing) give
     scale·erfc(slope·t)·exp(slope²t²) without two more multiplications: GELU takes slope 1/√2 and scale 1/2.
     A power-of-two scale keeps every coefficient exact."""
     u = 1 / (1 + (0.5 * slope) * t)
@@ -267,7 +267,8 @@ def gelu_fast(x: Tensor) -> Tensor:
 def gelu_fast_bwd(g: Tensor, x: Tensor) -> tuple[Tensor]:
     cdf, gauss = _gelu_parts(x)
     x_gauss = torch.clamp(x, -13.152186130069785, 13.152186130069785) * gauss  # ±_GELU_ZERO; 0·gauss beyond
-    return (g * (cdf + x_gauss * 0.3989422804014327),)  # 1/√(2π), a literal: dynamo makes float globals inputs
+    # 1/√(2π) as a literal: dynamo makes float globals kernel inputs
+    return (g * (cdf + x_gauss * 0.3989422804014327),)
 
 
 def smooth_max_erf_fast(x: Tensor, a: Tensor, b: Tensor, mu: Tensor) -> Tensor:
