@@ -16,8 +16,8 @@ import warnings
 import pytest
 import torch
 
+from actlab.activations import cpu_kernels, fused, get_act
 from actlab.activations import functional as AF
-from actlab.activations import fused, get_act
 from actlab.activations.autograd import Kernel, evaluate, evaluate_backward
 from actlab.activations.modules import KERNELS
 
@@ -64,8 +64,9 @@ def extreme_inputs(dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
 
 @pytest.fixture(autouse=True)
 def fused_for_every_size():
-    """The fast path for any size here (its threshold is a speed choice, not a correctness one)."""
-    with fused.use_fused(True, min_numel=0):
+    """The compiled fast path for any size here (its threshold is a speed choice, not a correctness one);
+    the C kernels, which would take the float32 CPU calls first, are tested in test_cpu_kernels.py."""
+    with fused.use_fused(True, min_numel=0), cpu_kernels.use_cpu_kernels(False):
         yield
 
 

@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils import benchmark
 
+from actlab.activations import cpu_kernels, fused, get_act
 from actlab.activations import functional as AF
-from actlab.activations import fused, get_act
 from actlab.activations.modules import KernelActivation
 from actlab.allocator import ALLOCATOR_PRESETS, ALLOCATOR_VARS
 
@@ -65,7 +65,9 @@ class BenchConfig:
 
 
 # ==============================================================================================
-# Implementations: actlab, eager, naive, native, compiled
+# Implementations: actlab, eager, naive, native, compiled, and inductor (actlab's op without its C kernels)
+
+ALL_IMPLS = (*BenchConfig.impls, "inductor")
 
 
 def _p(m: nn.Module, name: str, x: Tensor) -> Tensor:
@@ -172,6 +174,8 @@ def implementations(
             out[impl] = module
         elif impl == "eager":
             out[impl] = _without_fused(module)
+        elif impl == "inductor":
+            out[impl] = _without_c_kernels(module)
         elif impl == "naive":
             out[impl] = lambda x, m=module: naive(x, m)
         elif impl == "native" and name in NATIVE_LEARNS_TOO:
@@ -198,6 +202,16 @@ def _reference(m: KernelActivation) -> Callable[[Tensor], Tensor]:
 def _without_fused(module: nn.Module) -> Callable[[Tensor], Tensor]:
     def run(x: Tensor) -> Tensor:
         with fused.use_fused(False):
+            return module(x)
+
+    return run
+
+
+def _without_c_kernels(module: nn.Module) -> Callable[[Tensor], Tensor]:
+    """actlab's op with its C kernels off: the compiled inductor kernels (the default before them)."""
+
+    def run(x: Tensor) -> Tensor:
+        with cpu_kernels.use_cpu_kernels(False):
             return module(x)
 
     return run
@@ -621,8 +635,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--impls",
         nargs="+",
         default=None,
-        choices=BenchConfig.impls,
-        help="implementations to time (default: all)",
+        choices=ALL_IMPLS,
+        help="implementations to time (default: all but inductor)",
     )
     parser.add_argument(
         "--model", default=None, help="time training steps of this model (simple_cnn, vgg16_bn, cnn4, ...)"

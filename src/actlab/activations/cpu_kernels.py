@@ -1,0 +1,277 @@
+"""Hand-written C kernels for float32 activations on the CPU, where inductor's are compute-bound.
+
+``csrc/kernels.c`` holds each activation's fast float32 forward and backward (the formulas of
+``fused.FAST_FP32``) as one pass over memory with GCC's vector extensions: an exp of ~17 vector ops
+instead of Sleef's, the parameter-gradient sums in the same pass, and a plain C call instead of dynamo's
+guards and inductor's wrapper. It is compiled once per machine with the system C compiler
+(``-O3 -march=native``, OpenMP where available), cached on disk (``ACTLAB_CACHE_DIR``, default
+``~/.cache/actlab``), and loaded with ctypes. ``FusedKernel`` asks here first; where a kernel does not
+apply (another device or dtype, a strided input, per-channel parameters, no C compiler) it returns None
+and the compiled inductor kernels run instead. ``ACTLAB_CPU_KERNELS=0`` or ``set_cpu_kernels(False)``
+switch it off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+ENV_ENABLE = "ACTLAB_CPU_KERNELS"  # "0" turns the C kernels off
+ENV_CACHE = "ACTLAB_CACHE_DIR"  # where the compiled library is kept
+SOURCE = Path(__file__).with_name("csrc") / "kernels.c"
+ABI = 1  # kernels.c's actlab_kernels_abi()
+MAX_PARAMS = 4
+
+# kernel name → (number of scalar parameters, whether its formula gives its own ±inf limits)
+KERNELS: dict[str, tuple[int, bool]] = {
+    "silu": (0, True),
+    "swish": (1, False),
+    "mish": (0, True),
+    "gelu": (0, True),
+    "smu": (2, False),
+    "smooth_max_erf": (3, False),
+    "smu1": (2, False),
+    "smooth_max_sqrt": (3, False),
+    "logish": (2, False),
+    "tanhexp": (0, False),
+    "erfact": (2, False),
+    "serf": (0, False),
+    "pserf": (2, False),
+}
+BASE_FLAGS = ["-O3", "-std=gnu11", "-fPIC", "-shared", "-ffp-contract=fast", "-fno-math-errno"]
+BASE_FLAGS += ["-fno-trapping-math"]
+OPTIONAL_FLAGS = (["-march=native", "-fopenmp"], ["-march=native"], ["-fopenmp"], [])  # first that builds
+
+
+@dataclass
+class _State:
+    enabled: bool = os.environ.get(ENV_ENABLE, "1").strip().lower() not in ("0", "false", "off", "no")
+    library: ctypes.CDLL | None = None
+    error: str | None = None  # why the library could not be built or loaded (then it is not retried)
+    path: Path | None = None
+    flags: tuple[str, ...] = ()
+
+
+_STATE = _State()
+
+
+def set_cpu_kernels(enabled: bool) -> None:
+    """Switch the C kernels on or off (off: the compiled inductor kernels run instead)."""
+    _STATE.enabled = bool(enabled)
+
+
+@contextmanager
+def use_cpu_kernels(enabled: bool = True) -> Iterator[None]:
+    """Temporarily switch the C kernels on or off; restores the setting on exit."""
+    before = _STATE.enabled
+    _STATE.enabled = bool(enabled)
+    try:
+        yield
+    finally:
+        _STATE.enabled = before
+
+
+def cpu_kernels_enabled() -> bool:
+    """Whether the C kernels are switched on (they may still be unavailable: see ``status``)."""
+    return _STATE.enabled
+
+
+def status() -> str:
+    """One line: on/off, the library and its flags, or why it could not be built."""
+    if not _STATE.enabled:
+        return f"C kernels off ({ENV_ENABLE}=0 or set_cpu_kernels(False))"
+    if _STATE.error:
+        return f"C kernels unavailable: {_STATE.error}"
+    if _STATE.library is None:
+        return "C kernels not built yet"
+    return f"C kernels {_STATE.path} ({' '.join(_STATE.flags) or 'no optional flags'})"
+
+
+def cache_dir() -> Path:
+    """The folder for compiled libraries: ``ACTLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/actlab``."""
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "actlab"
+
+
+def compiler() -> str | None:
+    """The C compiler: ``$CC``, else gcc, else cc, else None."""
+    return os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+
+
+def _fingerprint(cc: str, flags: list[str]) -> str:
+    """What the binary depends on: source, compiler version, flags and this CPU's features."""
+    try:
+        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        version = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    cpu = next((line for line in lines if line.startswith("flags")), "")
+    parts = [SOURCE.read_bytes().decode(), cc, version, " ".join(flags), platform.machine(), cpu]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
+
+
+def _compile(cc: str, flags: list[str], target: Path) -> None:
+    """Compile into a temporary file beside ``target``, then rename: concurrent builds never see half."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        cmd = [cc, *BASE_FLAGS, *flags, "-o", tmp, str(SOURCE)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()[:500]}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _build() -> ctypes.CDLL:
+    """The library for this machine: from the cache, or compiled with the first flags that work."""
+    cc = compiler()
+    if cc is None:
+        raise RuntimeError("no C compiler found (set CC)")
+    errors = []
+    for flags in OPTIONAL_FLAGS:
+        target = cache_dir() / f"kernels-{_fingerprint(cc, flags)}.so"
+        try:
+            if not target.exists():
+                _compile(cc, flags, target)
+            lib = ctypes.CDLL(str(target))
+        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+            errors.append(str(err).splitlines()[0][:300])
+            continue
+        _STATE.path, _STATE.flags = target, tuple(flags)
+        return _declare(lib)
+    raise RuntimeError("; ".join(errors))
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    if lib.actlab_kernels_abi() != ABI:
+        raise RuntimeError(f"{lib._name} is not built from this version of kernels.c")
+    f32p, i64, i32, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
+    for name in KERNELS:
+        fwd, bwd = getattr(lib, f"{name}_fwd"), getattr(lib, f"{name}_bwd")
+        fwd.argtypes = [f32p, f32p, i64, f32p, i32, f32, f32, i32]
+        bwd.argtypes = [f32p, f32p, f32p, i64, f32p, i32, f32p, i32]
+        fwd.restype = bwd.restype = None
+    return lib
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded library, built on first use; None (warned once) where it cannot be built."""
+    if _STATE.library is None and _STATE.error is None:
+        try:
+            _STATE.library = _build()
+        except Exception as err:  # no compiler, a compile error, an unloadable library...
+            _STATE.error = f"{type(err).__name__}: {err}"[:600]
+            warnings.warn(
+                f"actlab: the C kernels could not be built, so the compiled inductor kernels run instead "
+                f"(set {ENV_ENABLE}=0 to skip this): {_STATE.error}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return _STATE.library
+
+
+def reset() -> None:
+    """Forget the loaded library and any build error (tests; after changing the cache folder or CC)."""
+    _STATE.library, _STATE.error, _STATE.path, _STATE.flags = None, None, None, ()
+
+
+def applies(name: str, x: Tensor, params: tuple[Tensor, ...]) -> bool:
+    """Whether a C kernel serves this call: float32 on the CPU, a dense input, scalar parameters."""
+    if not _STATE.enabled or name not in KERNELS or x.device.type != "cpu" or x.dtype != torch.float32:
+        return False
+    if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
+        return False
+    if any(p.numel() != 1 or p.device.type != "cpu" or not p.is_floating_point() for p in params):
+        return False
+    return library() is not None
+
+
+def _param_array(params: tuple[Tensor, ...]):
+    values = [float(p.item()) for p in params] + [0.0] * (MAX_PARAMS - len(params))
+    return (ctypes.c_float * MAX_PARAMS)(*values)
+
+
+def _threads() -> int:
+    return max(1, torch.get_num_threads())
+
+
+def forward(name: str, x: Tensor, params: tuple[Tensor, ...], limits: tuple[float, float] | None) -> Tensor:
+    """f(x) (``applies`` must hold); ``limits`` = (f(-inf), f(+inf)) for kernels without their own."""
+    lib = _STATE.library
+    y = torch.empty_like(x)
+    lim = limits or (0.0, 0.0)
+    n = x.numel()
+    getattr(lib, f"{name}_fwd")(
+        x.data_ptr(), y.data_ptr(), n, _param_array(params), limits is not None, *lim, _threads()
+    )
+    return y
+
+
+def backward(
+    name: str, g: Tensor, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]
+) -> tuple[Tensor | None, ...]:
+    """Gradients for (x, *params) (``applies`` must hold); None where ``needs`` says not needed."""
+    lib = _STATE.library
+    if g.dtype != x.dtype or g.shape != x.shape or g.stride() != x.stride():
+        g = torch.empty_like(x).copy_(g)  # the same layout as x, element for element
+    gx = torch.empty_like(x)
+    sums = (ctypes.c_double * MAX_PARAMS)()
+    want = any(needs[1:])
+    n = x.numel()
+    getattr(lib, f"{name}_bwd")(
+        g.data_ptr(), x.data_ptr(), gx.data_ptr(), n, _param_array(params), want, sums, _threads()
+    )
+    out: list[Tensor | None] = [gx if needs[0] else None]
+    for k, (p, need) in enumerate(zip(params, needs[1:], strict=True)):
+        out.append(torch.tensor(sums[k], dtype=p.dtype).reshape(p.shape) if need else None)
+    return tuple(out)
+
+
+def probe_limits(name: str, params: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
+    """f(-inf) and f(+inf) from the C forward at ±max and ±max/2 (the rule of ``autograd._limits``)."""
+    big = torch.finfo(torch.float32).max
+    probe = torch.tensor([-big, -big / 2, big / 2, big])
+    y = forward(name, probe, params, None)
+    far, half = y[[0, 3]], y[[1, 2]]
+    inf = torch.where(far > half, float("inf"), float("-inf"))
+    lim = torch.where(far == half, far, inf)
+    return lim[0], lim[1]
+
+
+__all__ = [
+    "ENV_CACHE",
+    "ENV_ENABLE",
+    "KERNELS",
+    "applies",
+    "backward",
+    "cache_dir",
+    "compiler",
+    "cpu_kernels_enabled",
+    "forward",
+    "library",
+    "probe_limits",
+    "reset",
+    "set_cpu_kernels",
+    "status",
+    "use_cpu_kernels",
+]

@@ -1,0 +1,504 @@
+/* actlab's CPU kernels: each activation's float32 forward and backward as one pass over memory.
+
+   The formulas are those of fused.py's fast float32 forms (the same clamps, flushes and limits), written
+   with GCC's vector extensions on 16 floats at a time, so that the compiler emits whatever vector width the
+   machine has (AVX-512, AVX2, SSE, NEON) without depending on the auto-vectoriser, which gave up on half of
+   these loops. What inductor cannot give: an exp of ~17 vector ops (Cody-Waite reduction, degree-6
+   polynomial, 2^n from the exponent bits) instead of Sleef's, the parameter-gradient sums accumulated in
+   the same pass, and a plain C call instead of dynamo's guards and inductor's wrapper.
+
+   Conventions: MAXV/MINV are compare-and-select with the scalar semantics of a < b ? b : a, so NaN
+   propagates. Parameters arrive as an array of four floats. The forward takes the +-inf limits for kernels
+   whose formula does not give them; the backward of those kernels clamps x to +-FLT_MAX first, as the
+   reference backward does, and returns the parameter gradients as double sums of float32 partial sums
+   over blocks of BLOCK elements. Products a*b + c are contracted into FMAs (-ffp-contract=fast). */
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+
+#define W 16               /* floats per vector value */
+#define BLOCK 1024         /* elements per parallel work item and per float32 partial sum */
+#define PARALLEL_FROM 65536 /* below this a single thread is faster than waking the others */
+
+typedef float vf __attribute__((vector_size(64)));
+typedef int32_t vi __attribute__((vector_size(64)));
+
+static inline vf splat(float a) { return (vf){0} + a; }
+static inline vf sel(vi m, vf a, vf b) { return (vf)((m & (vi)a) | (~m & (vi)b)); }
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* One instruction each: vmaxps(b, a) is b > a ? b : a, so a NaN in a comes through, as in the generic form. */
+static inline vf MAXV(vf a, vf b) { return (vf)_mm512_max_ps((__m512)b, (__m512)a); }
+static inline vf MINV(vf a, vf b) { return (vf)_mm512_min_ps((__m512)b, (__m512)a); }
+/* 1/d for finite normal d >= 1e-37: 14-bit estimate and one Newton step, within 1 ulp, 3 ops instead of a
+   division (~10 cycles for 16 floats here). Not for 0, inf or huge d: the kernels only pass bounded ones. */
+static inline vf recip(vf d) {
+    vf r = (vf)_mm512_rcp14_ps((__m512)d);
+    return r + r * (1.0f - d * r);
+}
+#else
+static inline vf MAXV(vf a, vf b) { return sel(a < b, b, a); }
+static inline vf MINV(vf a, vf b) { return sel(a > b, b, a); }
+static inline vf recip(vf d) { return 1.0f / d; }
+#endif
+static inline vf absv(vf x) { return (vf)((vi)x & 0x7fffffff); }
+static inline vf copysignv(vf mag, vf sign) { return (vf)(((vi)mag & 0x7fffffff) | ((vi)sign & (int32_t)0x80000000)); }
+static inline vf sqrtv(vf x) {
+    vf r;
+    for (int k = 0; k < W; k++) r[k] = sqrtf(x[k]); /* one vsqrtps: -fno-math-errno */
+    return r;
+}
+#define ZERO splat(0.0f)
+#define ONE splat(1.0f)
+#define INF splat(INFINITY)
+#define BIG 3.4028234663852886e38f
+
+/* exp(x) for -86.6 <= x <= 88.72 (the caller clamps): n = round(x/ln 2), r = x - n ln 2 in two parts,
+   2·exp(r) as 2 + 2r + r²·P(r) (Cephes expf's coefficients, doubled), times 2^(n-1) from the exponent
+   bits (n - 1 stays in the normal range at both ends). Relative error < 2 ulp. */
+static inline vf exp_core(vf x) {
+    vf n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    vf r = n * -0.693359375f + x;
+    r = n * 2.12194440e-4f + r;
+    vf p = splat(3.9751383000E-4f);
+    p = p * r + 2.7963999014E-3f;
+    p = p * r + 1.66669038146E-2f;
+    p = p * r + 8.3331591788E-2f;
+    p = p * r + 3.3333330918E-1f;
+    p = p * r + 1.00000002402f;
+    p = p * (r * r) + (2.0f * r + 2.0f);
+    vi e = (__builtin_convertvector(n, vi) + 126) << 23;
+    return p * (vf)e;
+}
+
+/* exp(x) for any x: inf above 88.72, 0 below -86.6 (where exp leaves float32's normal range); NaN kept. */
+static inline vf exp_v(vf x) {
+    vf v = exp_core(MINV(MAXV(x, splat(-86.6f)), splat(88.72f)));
+    v = sel(x > 88.72f, INF, v);
+    return sel(x < -86.6f, ZERO, v);
+}
+
+/* exp(x) for x <= 88.72 (or NaN): 0 below -86.6; two ops cheaper than exp_v. */
+static inline vf exp_below88(vf x) { return sel(x < -86.6f, ZERO, exp_core(MAXV(x, splat(-86.6f)))); }
+
+/* exp(x) - 1 for x <= 0 without cancellation: the Taylor series to x^11 above -0.5 (error < 1e-11). */
+static inline vf expm1_neg(vf x) {
+    vf p = splat(1.0f / 39916800.0f);
+    p = p * x + 1.0f / 3628800.0f;
+    p = p * x + 1.0f / 362880.0f;
+    p = p * x + 1.0f / 40320.0f;
+    p = p * x + 1.0f / 5040.0f;
+    p = p * x + 1.0f / 720.0f;
+    p = p * x + 1.0f / 120.0f;
+    p = p * x + 1.0f / 24.0f;
+    p = p * x + 1.0f / 6.0f;
+    p = p * x + 0.5f;
+    vf series = (p * x) * x + x;
+    return sel(x > -0.5f, series, exp_below88(x) - 1.0f);
+}
+
+/* sigma(z) and sigma(z)·sigma(-z) from one exp of -|z|. */
+static inline void sigmoid_pair(vf z, vf *s, vf *ss) {
+    vf e = exp_below88(-absv(z));
+    vf r = recip(1.0f + e); /* 1 + e in [1, 2] */
+    *s = sel(z >= 0.0f, r, e * r);
+    *ss = e * r * r;
+}
+
+/* log(1 + e) for 0 <= e <= 1 as 2·atanh(s), s = e/(2 + e): the odd series to s^15 (fused.log1p_unit). */
+static inline vf log1p_unit(vf e) {
+    vf s = e * recip(2.0f + e), s2 = s * s; /* 2 + e in [2, 3] */
+    vf p = s2 * (1.0f / 15.0f) + 1.0f / 13.0f;
+    p = s2 * p + 1.0f / 11.0f;
+    p = s2 * p + 1.0f / 9.0f;
+    p = s2 * p + 1.0f / 7.0f;
+    p = s2 * p + 1.0f / 5.0f;
+    p = s2 * p + 1.0f / 3.0f;
+    p = s2 * p + 1.0f;
+    return 2.0f * s * p;
+}
+
+/* softplus(z) and sigma(z) from one exp of -|z|. */
+static inline void softplus_sigmoid(vf z, vf *sp, vf *sig) {
+    vf e = exp_below88(-absv(z));
+    vf r = recip(1.0f + e); /* 1 + e in [1, 2] */
+    *sp = MAXV(z, ZERO) + log1p_unit(e);
+    *sig = sel(z >= 0.0f, r, e * r);
+}
+
+/* scale·erfc(slope·t)·exp(slope²t²) for 0 <= slope·t <= 9.3: u·P(u), u = 1/(1 + slope·t/2), P of degree 9
+   (fused._erfc_scaled; relative error 1.7e-8 before float32 rounding). */
+static inline vf erfcx_poly(vf t, float slope, float scale) {
+    vf u = recip(1.0f + (0.5f * slope) * t); /* in [1, 5.7] */
+    vf p = (0.01450870931148529f * scale) * u - 0.13513387739658356f * scale;
+    p = p * u + 0.45631107687950134f * scale;
+    p = p * u - 0.7056940793991089f * scale;
+    p = p * u + 0.45013517141342163f * scale;
+    p = p * u - 0.11331334710121155f * scale;
+    p = p * u + 0.2305310219526291f * scale;
+    p = p * u + 0.2376227229833603f * scale;
+    p = p * u + 0.2829737663269043f * scale;
+    p = p * u + 0.28205883502960205f * scale;
+    return u * p;
+}
+
+/* exp(-h·t²) at full relative precision for 0 <= t, h·t² <= 86.5: t² - fl(t²) is one FMA, t·|t| - sq
+   (t·|t| is a product the compiler cannot merge with sq = t·t, so it contracts it into the FMA). */
+static inline vf gauss_core(vf t, float h) {
+    vf sq = t * t;
+    vf err = t * absv(t) - sq;
+    vf e = exp_core(-h * sq);
+    return e - e * (h * err);
+}
+
+/* (scale·erfc(t), exp(-t²)) for t >= 0, both flushed to 0 beyond t = 9.3; NaN kept. */
+static inline void erfc_gauss(vf t0, float scale, vf *ec, vf *gauss) {
+    vf t = MINV(t0, splat(9.3f));
+    vf e = sel(t0 > 9.3f, ZERO, gauss_core(t, 1.0f));
+    *ec = e * erfcx_poly(t, 1.0f, scale);
+    *gauss = e;
+}
+
+/* erf(s) for |s| < 0.5: the odd Taylor series to s^13 (fused._erf_series). */
+static inline vf erf_series(vf s) {
+    vf s2 = s * s;
+    vf p = s2 * 0.00012055332981789664f - 0.0008548327023450852f;
+    p = s2 * p + 0.005223977625442188f;
+    p = s2 * p - 0.026866170645131252f;
+    p = s2 * p + 0.11283791670955126f;
+    p = s2 * p - 0.37612638903183754f;
+    return s * (s2 * p + 1.1283791670955126f);
+}
+
+/* (erf(v), exp(-v²)) for v >= 0 (or NaN). */
+static inline void erf_gauss(vf v, vf *erf, vf *gauss) {
+    vf ec;
+    erfc_gauss(v, 1.0f, &ec, gauss);
+    *erf = sel(v < 0.5f, erf_series(v), 1.0f - ec);
+}
+
+/* erf(s) for any s. */
+static inline vf erf_v(vf s) {
+    vf e, gs;
+    erf_gauss(absv(s), &e, &gs);
+    return copysignv(e, s);
+}
+
+/* a·b, but 0 where either factor is 0 (functional.mul0). */
+static inline vf mul0(vf a, vf b) { return sel((a == 0.0f) | (b == 0.0f), ZERO, a * b); }
+
+/* ---------------------------------------------------------------------------------------------------
+   Each activation on 16 elements: NAME_val(x, P) and NAME_grad(g, x, P, d) with d[0] = dL/dx and
+   d[1..] = the summands of the parameter gradients, in the order of the kernel's parameters. P holds
+   the parameters, each splat over a vector. */
+
+/* 1/(1 + e^-z) for any z, e^-z taken at -z clamped to +-86.6 so that 1 + e^-z stays a bounded divisor
+   (below z = -86.6 the callers' products are below 1e-36 or flushed). */
+static inline vf sigmoid_clamped(vf z) { return recip(1.0f + exp_core(MINV(MAXV(-z, splat(-86.6f)), splat(86.6f)))); }
+
+static inline vf silu_val(vf x, const vf *P) {
+    (void)P;
+    return MAXV(x, splat(-104.0f)) * sigmoid_clamped(x); /* -104·2.2e-38 below: its own limits */
+}
+static inline void silu_grad(vf g, vf x, const vf *P, vf *d) {
+    (void)P;
+    vf s, ss;
+    sigmoid_pair(x, &s, &ss);
+    d[0] = g * (s + MINV(MAXV(x, splat(-104.0f)), splat(104.0f)) * ss);
+}
+
+static inline vf swish_val(vf x, const vf *P) {
+    vf bx = P[0] * x;
+    return sel(bx < -86.6f, ZERO, x * sigmoid_clamped(bx)); /* x·sigma(bx) < 1e-34 there unless |x| is huge */
+}
+static inline void swish_grad(vf g, vf x, const vf *P, vf *d) {
+    vf s, ss;
+    sigmoid_pair(P[0] * x, &s, &ss);
+    vf x_ss = x * ss;
+    d[0] = g * (s + P[0] * x_ss);
+    d[1] = g * (x * x_ss);
+}
+
+static inline vf mish_val(vf x, const vf *P) {
+    (void)P;
+    vf e = exp_below88(MINV(x, splat(20.0f))), n = e * (e + 2.0f);
+    return MAXV(x, splat(-104.0f)) * (n * recip(n + 2.0f)); /* n + 2 in [2, 2.4e17] */
+}
+static inline void mish_grad(vf g, vf x0, const vf *P, vf *d) {
+    (void)P;
+    vf x = MAXV(x0, splat(-104.0f));
+    vf e = exp_below88(MINV(x, splat(20.0f))), n = e * (e + 2.0f), r = recip(n + 2.0f);
+    vf slope = n * r + x * (4.0f * e * (1.0f + e) * (r * r));
+    d[0] = g * sel(x > 20.0f, ONE, slope);
+}
+
+#define GELU_ZERO 13.152186130069785f /* 9.3·sqrt(2): Phi(-x) and phi(x) flushed to 0 beyond */
+
+/* Phi(x) and exp(-x²/2) sharing one exp; exp(-x²/2) from x itself, erfc's factor from x/sqrt(2). */
+static inline void gelu_parts(vf x, vf *cdf, vf *gauss) {
+    vf a = absv(x), t = MINV(a, splat(GELU_ZERO));
+    vf e = sel(a > GELU_ZERO, ZERO, gauss_core(t, 0.5f));
+    vf tail = e * erfcx_poly(t, 0.7071067811865475f, 0.5f);
+    *cdf = sel(x > 0.0f, 1.0f - tail, tail);
+    *gauss = e;
+}
+static inline vf gelu_val(vf x, const vf *P) {
+    (void)P;
+    vf cdf, gs;
+    gelu_parts(x, &cdf, &gs);
+    return MAXV(x, splat(-GELU_ZERO)) * cdf;
+}
+static inline void gelu_grad(vf g, vf x, const vf *P, vf *d) {
+    (void)P;
+    vf cdf, gs;
+    gelu_parts(x, &cdf, &gs);
+    vf x_gauss = MINV(MAXV(x, splat(-GELU_ZERO)), splat(GELU_ZERO)) * gs;
+    d[0] = g * (cdf + x_gauss * 0.3989422804014327f);
+}
+
+/* smooth max(a·x, b·x), erf form; SMU is a = 1, b = alpha. */
+static inline vf smooth_erf_val(vf x, vf a, vf b, vf mu) {
+    vf d = a - b, z = mu * d * x, he, gs;
+    erfc_gauss(absv(z), 0.5f, &he, &gs);
+    return x * (b + d * sel(z > 0.0f, 1.0f - he, he));
+}
+static inline void smooth_erf_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
+    vf d = a - b, z = mu * d * x, he, gs;
+    erfc_gauss(absv(z), 0.5f, &he, &gs);
+    vi right = z > 0.0f;
+    vf upper = sel(right, 1.0f - he, he), lower = sel(right, he, 1.0f - he);
+    gs = gs * 0.5641895835477563f;
+    vf z_gauss = MINV(MAXV(z, splat(-9.3f)), splat(9.3f)) * gs;
+    vf gx = g * x, dx = d * x;
+    d4[0] = g * (b + d * upper + d * z_gauss);
+    d4[1] = gx * (upper + z_gauss);
+    d4[2] = gx * (lower - z_gauss);
+    d4[3] = g * mul0(dx * dx, gs);
+}
+static inline vf smooth_max_erf_val(vf x, const vf *P) { return smooth_erf_val(x, P[0], P[1], P[2]); }
+static inline void smooth_max_erf_grad(vf g, vf x, const vf *P, vf *d) {
+    smooth_erf_grad(g, x, P[0], P[1], P[2], d);
+}
+static inline vf smu_val(vf x, const vf *P) { return smooth_erf_val(x, ONE, P[0], P[1]); }
+static inline void smu_grad(vf g, vf x, const vf *P, vf *d) {
+    vf d4[4];
+    smooth_erf_grad(g, x, ONE, P[0], P[1], d4);
+    d[0] = d4[0], d[1] = d4[2], d[2] = d4[3];
+}
+
+/* smooth max, sqrt form, everything divided through by m = max(|x|, |mu|, 1e-30) (fused._sqrt_scaled). */
+static inline vf sqrt_scaled(vf x, vf d, vf mu, vf *big, vf *xs, vf *ms) {
+    *big = MAXV(MAXV(absv(x), absv(mu)), splat(1e-30f));
+    vf inv = 1.0f / *big;
+    *xs = x * inv, *ms = mu * inv;
+    vf dxs = d * *xs;
+    return sqrtv(dxs * dxs + *ms * *ms);
+}
+static inline vf smooth_sqrt_val(vf x, vf a, vf b, vf mu) {
+    vf big, xs, ms, rs = sqrt_scaled(x, a - b, mu, &big, &xs, &ms), sxs = (a + b) * xs;
+    vf opposite = (ms * ms - 4.0f * (a * b) * (xs * xs)) / (rs - sxs);
+    return 0.5f * big * sel(sxs >= 0.0f, sxs + rs, opposite);
+}
+static inline void smooth_sqrt_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
+    vf d = a - b, big, xs, ms, rs = sqrt_scaled(x, d, mu, &big, &xs, &ms);
+    vf inv_rs = sel(rs == 0.0f, ZERO, 1.0f / rs);
+    vf u = d * xs * inv_rs, half_g = 0.5f * g;
+    d4[0] = half_g * ((a + b) + d * u);
+    d4[1] = half_g * x * (1.0f + u);
+    d4[2] = half_g * x * (1.0f - u);
+    d4[3] = half_g * (ms * inv_rs);
+}
+static inline vf smooth_max_sqrt_val(vf x, const vf *P) { return smooth_sqrt_val(x, P[0], P[1], P[2]); }
+static inline void smooth_max_sqrt_grad(vf g, vf x, const vf *P, vf *d) {
+    smooth_sqrt_grad(g, x, P[0], P[1], P[2], d);
+}
+static inline vf smu1_val(vf x, const vf *P) { return smooth_sqrt_val(x, ONE, P[0], P[1]); }
+static inline void smu1_grad(vf g, vf x, const vf *P, vf *d) {
+    vf d4[4];
+    smooth_sqrt_grad(g, x, ONE, P[0], P[1], d4);
+    d[0] = d4[0], d[1] = d4[2], d[2] = d4[3];
+}
+
+/* Logish alpha·x·ln(1 + sigma(beta·x)). */
+static inline vf logish_val(vf x, const vf *P) {
+    vf s, ss;
+    sigmoid_pair(P[1] * x, &s, &ss);
+    return P[0] * (x * log1p_unit(s));
+}
+static inline void logish_grad(vf g, vf x, const vf *P, vf *d) {
+    vf bx = P[1] * x, s, pair;
+    sigmoid_pair(bx, &s, &pair);
+    vf log_term = log1p_unit(s), ss = pair * recip(1.0f + s), ga = g * P[0];
+    d[0] = ga * (log_term + mul0(bx, ss));
+    d[1] = g * (x * log_term);
+    d[2] = ga * mul0(x * x, ss);
+}
+
+/* TanhExp x·tanh(e^x): tanh(w) = -m/(2 + m) and sech²(w) = 4(1 + m)/(2 + m)², m = expm1(-2w), w >= 0. */
+static inline vf tanhexp_val(vf x, const vf *P) {
+    (void)P;
+    vf m = expm1_neg(-2.0f * exp_v(x));
+    return x * (-m * recip(2.0f + m)); /* 2 + m in [1, 2] */
+}
+static inline void tanhexp_grad(vf g, vf x, const vf *P, vf *d) {
+    (void)P;
+    vf e = exp_v(x), m = expm1_neg(-2.0f * e);
+    vf r = recip(2.0f + m), sech2 = 4.0f * (1.0f + m) * r * r;
+    d[0] = g * (-m * r + x * mul0(e, sech2));
+}
+
+/* ErfAct x·erf(alpha·e^(beta·x)). */
+static inline vf erfact_val(vf x, const vf *P) { return x * erf_v(mul0(P[0], exp_v(P[1] * x))); }
+static inline void erfact_grad(vf g, vf x, const vf *P, vf *d) {
+    vf e_bx = exp_v(P[1] * x), w = mul0(P[0], e_bx), erf_w, gs;
+    erf_gauss(absv(w), &erf_w, &gs);
+    erf_w = copysignv(erf_w, w);
+    vf k = 1.1283791670955126f * gs, k_w = mul0(w, k);
+    d[0] = g * (erf_w + x * P[1] * k_w);
+    d[1] = g * x * mul0(e_bx, k);
+    d[2] = g * mul0(x * x, k_w);
+}
+
+/* Serf x·erf(softplus(x)) and Pserf x·erf(gamma·softplus(delta·x)). */
+static inline vf serf_val(vf x, const vf *P) {
+    (void)P;
+    vf sp, sig, erf_sp, gs;
+    softplus_sigmoid(x, &sp, &sig);
+    erf_gauss(sp, &erf_sp, &gs);
+    return x * erf_sp;
+}
+static inline void serf_grad(vf g, vf x, const vf *P, vf *d) {
+    (void)P;
+    vf sp, sig, erf_sp, gs;
+    softplus_sigmoid(x, &sp, &sig);
+    erf_gauss(sp, &erf_sp, &gs);
+    d[0] = g * (erf_sp + x * sig * (1.1283791670955126f * gs));
+}
+static inline vf pserf_val(vf x, const vf *P) {
+    vf sp, sig;
+    softplus_sigmoid(P[1] * x, &sp, &sig);
+    return x * erf_v(P[0] * sp);
+}
+static inline void pserf_grad(vf g, vf x, const vf *P, vf *d) {
+    vf sp, sig, erf_v_, gs;
+    softplus_sigmoid(P[1] * x, &sp, &sig);
+    vf v = P[0] * sp;
+    erf_gauss(absv(v), &erf_v_, &gs);
+    erf_v_ = copysignv(erf_v_, v);
+    vf k = 1.1283791670955126f * gs, k_sig = k * sig;
+    d[0] = g * (erf_v_ + (x * k_sig) * (P[0] * P[1]));
+    d[1] = g * x * mul0(k, sp);
+    d[2] = g * P[0] * mul0(x * x, k_sig);
+}
+
+/* ---------------------------------------------------------------------------------------------------
+   The loops. NAME_fwd(x, y, n, params, limits?, f(-inf), f(+inf), threads) and
+   NAME_bwd(g, x, grad_x, n, params, want parameter gradients?, sums, threads). Work is split in blocks
+   of BLOCK elements; the last vector of the last block is read from and written through a padded copy. */
+
+/* Full vectors are one unaligned move; the last, partial one goes through a lane loop (zeros beyond). */
+static inline vf load(const float *p, int64_t m) {
+    vf v;
+    if (m >= W) {
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    v = ZERO;
+    for (int64_t k = 0; k < m; k++) v[k] = p[k];
+    return v;
+}
+static inline void store(float *p, vf v, int64_t m) {
+    if (m >= W) {
+        memcpy(p, &v, sizeof v);
+        return;
+    }
+    for (int64_t k = 0; k < m; k++) p[k] = v[k];
+}
+static inline vf lanes_below(int64_t m) {
+    vf keep;
+    for (int k = 0; k < W; k++) keep[k] = k < m ? 1.0f : 0.0f;
+    return keep;
+}
+static inline void splat_params(const float *p, vf *P) {
+    for (int k = 0; k < 4; k++) P[k] = splat(p[k]);
+}
+static inline vf clamp_big(vf x) { return copysignv(MINV(absv(x), splat(BIG)), x); }
+static inline double lane_sum(vf v) {
+    double s = 0.0;
+    for (int k = 0; k < W; k++) s += v[k];
+    return s;
+}
+
+#define DEFINE_FWD(NAME)                                                                                    \
+    static inline void NAME##_fwd_vec(const float *x, float *y, int64_t m, const vf *P, int limits, vf lo,  \
+                                      vf hi) {                                                              \
+        vf xv = load(x, m), v = NAME##_val(xv, P);                                                          \
+        if (limits) v = sel(xv == -INFINITY, lo, sel(xv == INFINITY, hi, v));                              \
+        store(y, v, m);                                                                                     \
+    }                                                                                                       \
+    void NAME##_fwd(const float *x, float *y, int64_t n, const float *p, int limits, float lneg,           \
+                    float lpos, int nt) {                                                                   \
+        vf P[4];                                                                                            \
+        splat_params(p, P);                                                                                 \
+        const vf lo = splat(lneg), hi = splat(lpos);                                                        \
+        const int64_t blocks = (n + BLOCK - 1) / BLOCK;                                                     \
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM)")                 \
+        for (int64_t b = 0; b < blocks; b++) {                                                              \
+            const int64_t end = b * BLOCK + BLOCK < n ? b * BLOCK + BLOCK : n;                              \
+            int64_t i = b * BLOCK;                                                                          \
+            for (; i + W <= end; i += W) NAME##_fwd_vec(x + i, y + i, W, P, limits, lo, hi);               \
+            if (i < end) NAME##_fwd_vec(x + i, y + i, end - i, P, limits, lo, hi);                         \
+        }                                                                                                   \
+    }
+
+#define DEFINE_BWD(NAME, CLAMP)                                                                             \
+    static inline void NAME##_bwd_vec(const float *g, const float *x, float *gx, int64_t m, const vf *P,   \
+                                      int want, vf *acc) {                                                  \
+        vf d[5] = {ZERO}, xv = load(x, m);                                                                  \
+        NAME##_grad(load(g, m), CLAMP ? clamp_big(xv) : xv, P, d);                                          \
+        store(gx, d[0], m);                                                                                 \
+        if (!want) return;                                                                                  \
+        if (m < W) { /* the padded lanes of the last vector may give inf·0 */                               \
+            vi keep = lanes_below(m) != 0.0f;                                                               \
+            for (int k = 1; k < 5; k++) d[k] = sel(keep, d[k], ZERO);                                       \
+        }                                                                                                   \
+        for (int k = 0; k < 4; k++) acc[k] += d[k + 1];                                                     \
+    }                                                                                                       \
+    void NAME##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,       \
+                    double *sums, int nt) {                                                                 \
+        vf P[4];                                                                                            \
+        splat_params(p, P);                                                                                 \
+        double s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0;                                                      \
+        const int64_t blocks = (n + BLOCK - 1) / BLOCK;                                                     \
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM) reduction(+:s1, s2, s3, s4)") \
+        for (int64_t b = 0; b < blocks; b++) {                                                              \
+            const int64_t end = b * BLOCK + BLOCK < n ? b * BLOCK + BLOCK : n;                              \
+            vf acc[4] = {ZERO, ZERO, ZERO, ZERO};                                                           \
+            int64_t i = b * BLOCK;                                                                          \
+            for (; i + W <= end; i += W) NAME##_bwd_vec(g + i, x + i, gx + i, W, P, want, acc);            \
+            if (i < end) NAME##_bwd_vec(g + i, x + i, gx + i, end - i, P, want, acc);                      \
+            s1 += lane_sum(acc[0]), s2 += lane_sum(acc[1]), s3 += lane_sum(acc[2]), s4 += lane_sum(acc[3]); \
+        }                                                                                                   \
+        sums[0] = s1, sums[1] = s2, sums[2] = s3, sums[3] = s4;                                             \
+    }
+
+/* CLAMP: kernels whose formula does not give its own limits see x clamped to +-FLT_MAX in backward. */
+#define DEFINE_KERNEL(NAME, CLAMP) DEFINE_FWD(NAME) DEFINE_BWD(NAME, CLAMP)
+
+DEFINE_KERNEL(silu, 0)
+DEFINE_KERNEL(swish, 1)
+DEFINE_KERNEL(mish, 0)
+DEFINE_KERNEL(gelu, 0)
+DEFINE_KERNEL(smu, 1)
+DEFINE_KERNEL(smooth_max_erf, 1)
+DEFINE_KERNEL(smu1, 1)
+DEFINE_KERNEL(smooth_max_sqrt, 1)
+DEFINE_KERNEL(logish, 1)
+DEFINE_KERNEL(tanhexp, 1)
+DEFINE_KERNEL(erfact, 1)
+DEFINE_KERNEL(serf, 1)
+DEFINE_KERNEL(pserf, 1)
+
+/* Bumped whenever a signature changes; the loader refuses a library built from other code. */
+int actlab_kernels_abi(void) { return 1; }
