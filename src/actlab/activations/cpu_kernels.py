@@ -206,6 +206,13 @@ def applies(name: str, x: Tensor, params: tuple[Tensor, ...]) -> bool:
     return library() is not None
 
 
+def _loaded() -> ctypes.CDLL:
+    lib = library()
+    if lib is None:
+        raise RuntimeError(f"actlab's C kernels are not available: {status()}")
+    return lib
+
+
 def _param_array(params: tuple[Tensor, ...]):
     values = [float(p.item()) for p in params] + [0.0] * (MAX_PARAMS - len(params))
     return (ctypes.c_float * MAX_PARAMS)(*values)
@@ -217,7 +224,7 @@ def _threads() -> int:
 
 def forward(name: str, x: Tensor, params: tuple[Tensor, ...], limits: tuple[float, float] | None) -> Tensor:
     """f(x) (``applies`` must hold); ``limits`` = (f(-inf), f(+inf)) for kernels without their own."""
-    lib = _STATE.library
+    lib = _loaded()
     y = torch.empty_like(x)
     lim = limits or (0.0, 0.0)
     n = x.numel()
@@ -231,7 +238,7 @@ def backward(
     name: str, g: Tensor, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]
 ) -> tuple[Tensor | None, ...]:
     """Gradients for (x, *params) (``applies`` must hold); None where ``needs`` says not needed."""
-    lib = _STATE.library
+    lib = _loaded()
     if g.dtype != x.dtype or g.shape != x.shape or g.stride() != x.stride():
         g = torch.empty_like(x).copy_(g)  # the same layout as x, element for element
     gx = torch.empty_like(x)

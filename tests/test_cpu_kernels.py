@@ -1,0 +1,282 @@
+"""The C kernels equal the eager reference in value and gradient, at every size, layout and thread count, and
+fall back cleanly where they cannot be built.
+
+Tolerances: float32 rtol 1e-5, atol 1e-6 against the eager float32 reference (as the compiled kernels in
+test_fused.py); against float64, relative error ≤ 1e-6 for the erfc-based values and gradients down to 1e-36
+and ≤ 5e-7 for the exp-based ones (silu, mish, swish: 2–3e-7 measured).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from actlab.activations import cpu_kernels, fused, get_act
+from actlab.activations import functional as AF
+from actlab.activations.modules import KERNELS
+
+SPECS = [  # every C kernel, with every parameter learnable where it has any
+    "silu",
+    "swish(learnable=True)",
+    "mish",
+    "gelu",
+    "smu(learnable_alpha=True)",
+    "smu(alpha=0.25, mu=1e6)",
+    "smooth_max(learnable_ab=True)",
+    "smu1(learnable_alpha=True)",
+    "smooth_max(form='sqrt', learnable_ab=True)",
+    "logish(learnable=True)",
+    "tanhexp",
+    "erfact",
+    "serf",
+    "pserf",
+]
+
+needs_c = pytest.mark.skipif(
+    cpu_kernels.library() is None, reason=f"no C kernels here: {cpu_kernels.status()}"
+)
+
+
+def extreme_inputs(n_random: int = 2000, seed: int = 0) -> torch.Tensor:
+    """Random values, a grid out to ±max of float32, ±inf and NaN: shape (1, L)."""
+    info = torch.finfo(torch.float32)
+    mags = [0.0, info.tiny, 1e-30, 1e-10, 1e-3, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 9.0, 9.3, 10.0, 13.2, 15.0]
+    mags += [20.0, 21.0, 30.0, 50.0, 86.6, 88.0, 89.0, 100.0, 104.0, 500.0, 1e4, 1e10, 1e30, info.max]
+    gen = torch.Generator().manual_seed(seed)
+    rand = torch.randn(n_random, generator=gen, dtype=torch.float64) * 4
+    grid = torch.tensor(mags + [-m for m in mags] + [math.inf, -math.inf, math.nan])
+    return torch.cat([rand, grid]).float().unsqueeze(0)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts the C forward and backward calls; compiling an inductor kernel fails the test."""
+    seen = {"forward": 0, "backward": 0}
+    for which in seen:
+        original = getattr(cpu_kernels, which)
+
+        def counted(*args, _which=which, _original=original):
+            seen[_which] += 1
+            return _original(*args)
+
+        monkeypatch.setattr(cpu_kernels, which, counted)
+
+    def no_inductor(fn):
+        raise AssertionError(f"inductor compiled {fn.__name__}: the C kernel should have served")
+
+    monkeypatch.setattr(fused, "_compile", no_inductor)
+    fused.reset()
+    yield seen
+    fused.reset()
+
+
+def _grads(module: torch.nn.Module, x: torch.Tensor, g: torch.Tensor, c: bool, fuse: bool = True):
+    with fused.use_fused(fuse, min_numel=0), cpu_kernels.use_cpu_kernels(c):
+        leaf = x.clone().requires_grad_()
+        y = module(leaf)
+        grads = torch.autograd.grad(y, [leaf, *module.parameters()], g)
+    return y.detach(), grads
+
+
+def _assert_same(got, want, rtol=1e-5, atol=1e-6):
+    torch.testing.assert_close(got, want, rtol=rtol, atol=atol, equal_nan=True)
+
+
+@needs_c
+@pytest.mark.parametrize("spec", SPECS)
+def test_c_kernel_equals_the_eager_reference(spec, calls):
+    module = get_act(spec)()
+    x = extreme_inputs()
+    g = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
+    y, grads = _grads(module, x, g, c=True)
+    y_ref, grads_ref = _grads(module, x, g, c=False, fuse=False)
+    assert calls["forward"] >= 1 and calls["backward"] == 1  # forward: the limits probe too
+    _assert_same(y, y_ref)
+    assert len(grads) == len(grads_ref)
+    for got, want in zip(grads, grads_ref, strict=True):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        _assert_same(got, want)
+
+
+@needs_c
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 1023, 1024, 1025, 70_001])
+def test_every_size_and_the_partial_last_vector(n, calls):
+    """Full vectors, the padded last one (its extra lanes must not reach the parameter sums) and, from
+    65 536 elements, the parallel loop."""
+    module = get_act("smu(learnable_alpha=True)")()
+    gen = torch.Generator().manual_seed(n)
+    x = torch.randn(n, generator=gen) * 3
+    g = torch.randn(n, generator=gen)
+    y, grads = _grads(module, x, g, c=True)
+    y_ref, grads_ref = _grads(module, x, g, c=False, fuse=False)
+    _assert_same(y, y_ref)
+    for got, want in zip(grads, grads_ref, strict=True):
+        _assert_same(got, want, rtol=2e-5, atol=1e-5)  # sums over n: float32 partial sums in either
+
+
+@needs_c
+def test_thread_count_changes_nothing_but_the_summation_order():
+    module = get_act("swish(learnable=True)")()
+    x = torch.randn(300_000) * 4
+    g = torch.randn(300_000)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        y1, grads1 = _grads(module, x, g, c=True)
+        torch.set_num_threads(2)
+        y2, grads2 = _grads(module, x, g, c=True)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(y1, y2) and torch.equal(grads1[0], grads2[0])  # elementwise: bit for bit
+    torch.testing.assert_close(grads1[1], grads2[1], rtol=1e-6, atol=0)
+
+
+@needs_c
+def test_channels_last_input_and_a_gradient_of_another_layout(calls):
+    module = get_act("smu")()
+    x = torch.randn(4, 8, 6, 5).to(memory_format=torch.channels_last) * 3
+    g = torch.randn(4, 8, 5, 6).transpose(2, 3)  # same shape, other strides
+    y, grads = _grads(module, x, g, c=True)
+    y_ref, grads_ref = _grads(module, x, g, c=False, fuse=False)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    _assert_same(y, y_ref)
+    _assert_same(grads[0], grads_ref[0])
+    _assert_same(grads[1], grads_ref[1], rtol=2e-5, atol=1e-5)
+    assert calls["backward"] == 1
+
+
+@needs_c
+def test_where_the_c_kernels_do_not_apply():
+    smu = get_act("smu")()
+    x = torch.randn(64)
+    params = (smu.alpha, smu.mu)
+    assert cpu_kernels.applies("smu", x, params)
+    assert not cpu_kernels.applies("smu", x.double(), params)
+    assert not cpu_kernels.applies("smu", x.bfloat16(), params)
+    assert not cpu_kernels.applies("smu", torch.randn(64, 2)[:, 0], params)  # strided
+    assert not cpu_kernels.applies("smu", x, (torch.ones(3), smu.mu))  # per-channel parameters
+    assert not cpu_kernels.applies("pau", x, ())  # no C kernel
+    with cpu_kernels.use_cpu_kernels(False):
+        assert not cpu_kernels.applies("smu", x, params)
+    assert cpu_kernels.cpu_kernels_enabled()
+
+
+@needs_c
+def test_every_table_entry_has_its_kernel_and_a_reference():
+    lib = cpu_kernels.library()
+    for name, (n_params, _) in cpu_kernels.KERNELS.items():
+        assert hasattr(lib, f"{name}_fwd") and hasattr(lib, f"{name}_bwd")
+        assert name in KERNELS and n_params <= cpu_kernels.MAX_PARAMS
+    own = {name for name, (_, own) in cpu_kernels.KERNELS.items() if own}
+    assert own <= fused.OWN_LIMITS
+
+
+def _relative_error(got: torch.Tensor, want: torch.Tensor, floor: torch.Tensor | float = 0.0):
+    normal = want.abs() > 1e-36
+    rel = (got.double() - want).abs() / torch.maximum(want.abs(), torch.as_tensor(floor, dtype=want.dtype))
+    return rel[normal].max().item()
+
+
+@needs_c
+def test_erfc_based_kernels_are_exact_in_the_tails():
+    """Against float64 on the same float32 inputs: ≤ 1e-6 relative, down to values of 1e-36."""
+    x = torch.cat(
+        [torch.linspace(-14.5, 14.5, 58001), torch.logspace(-30, 0, 301), -torch.logspace(-30, 0, 301)]
+    )
+    xd, g, gd = x.double(), torch.ones_like(x), torch.ones_like(x).double()
+    alpha, mu = torch.tensor(0.0), torch.tensor(1.0)
+    near_root = torch.where(xd.abs() < 3, 0.1, 0.0)  # the gradients cross 0 near x = -0.75
+    for name, params, ref, ref_bwd in [
+        ("gelu", (), AF.gelu(xd), AF.gelu_bwd(gd, xd)[0]),
+        ("smu", (alpha, mu), AF.smu(xd, alpha.double(), mu.double()), None),
+    ]:
+        y = cpu_kernels.forward(name, x, params, (0.0, 0.0) if params else None)
+        assert _relative_error(y, ref) < 1e-6, name
+        (gx, *_) = cpu_kernels.backward(name, g, x, params, (True,) + (False,) * len(params))
+        want = AF.smu_bwd(gd, xd, alpha.double(), mu.double())[0] if ref_bwd is None else ref_bwd
+        assert _relative_error(gx, want, near_root) < 1e-6, name
+
+
+@needs_c
+@pytest.mark.parametrize("name", ["silu", "mish", "swish"])
+def test_exp_based_kernels_are_within_5e7_of_float64(name):
+    """Down to x = -80 (values of 1e-33): below -86.6 exp is flushed to 0 (|values| < 2e-36)."""
+    x = torch.cat(
+        [torch.linspace(-80, 88, 336001), torch.logspace(-30, 1, 301), -torch.logspace(-30, 1, 301)]
+    )
+    xd = x.double()
+    params = (torch.tensor(1.0),) if name == "swish" else ()
+    lims = (0.0, math.inf) if params else None
+    ref = {"silu": AF.silu, "mish": AF.mish, "swish": lambda t: AF.swish(t, torch.tensor(1.0).double())}[name]
+    assert _relative_error(cpu_kernels.forward(name, x, params, lims), ref(xd)) < 5e-7
+
+
+@needs_c
+def test_double_backward_still_records_the_eager_ops():
+    x = torch.randn(100_000, requires_grad=True)
+    smu = get_act("smu")()
+    (g,) = torch.autograd.grad(smu(x).sum(), x, create_graph=True)
+    assert g.grad_fn is not None
+    (gg,) = torch.autograd.grad(g.sum(), x)
+    assert torch.isfinite(gg).all()
+
+
+@pytest.fixture
+def fresh_build(tmp_path, monkeypatch):
+    """An empty cache folder and nothing loaded; afterwards the normal library is loaded again."""
+    monkeypatch.setenv(cpu_kernels.ENV_CACHE, str(tmp_path))
+    cpu_kernels.reset()
+    fused.reset()
+    yield tmp_path
+    monkeypatch.undo()
+    cpu_kernels.reset()
+    fused.reset()
+
+
+def test_without_a_compiler_the_compiled_kernels_serve(fresh_build, monkeypatch):
+    monkeypatch.setenv("CC", str(fresh_build / "no-such-cc"))
+    module = get_act("smu")()
+    x = torch.randn(40_000) * 3
+    with pytest.warns(RuntimeWarning, match="C kernels could not be built"):
+        y = module(x)
+    assert "unavailable" in cpu_kernels.status() and "no-such-cc" in cpu_kernels.status()
+    assert not cpu_kernels.applies("smu", x, (module.alpha, module.mu))
+    with fused.use_fused(False):
+        _assert_same(y, module(x))
+    assert "C kernels unavailable" in fused.describe()
+
+
+@needs_c
+def test_the_library_is_built_once_and_then_loaded_from_the_cache(fresh_build, monkeypatch):
+    assert cpu_kernels.library() is not None
+    built = list(fresh_build.glob("kernels-*.so"))
+    assert len(built) == 1 and not list(fresh_build.glob("*.tmp*"))
+    cpu_kernels.reset()
+
+    def no_compiling(*args):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(cpu_kernels, "_compile", no_compiling)
+    assert cpu_kernels.library() is not None and cpu_kernels.status().startswith("C kernels /")
+    assert str(built[0]) in cpu_kernels.status()
+
+
+def test_a_failing_flag_set_falls_back_to_the_next(fresh_build, monkeypatch):
+    if cpu_kernels.compiler() is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setattr(cpu_kernels, "OPTIONAL_FLAGS", (["-fno-such-flag"], []))
+    assert cpu_kernels.library() is not None
+    assert cpu_kernels.status().endswith("(no optional flags)")
+
+
+def test_env_var_turns_them_off():
+    code = "from actlab.activations import cpu_kernels as c; print(c.cpu_kernels_enabled(), c.status())"
+    env = {**os.environ, "ACTLAB_CPU_KERNELS": "0"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("False C kernels off")
