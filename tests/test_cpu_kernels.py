@@ -18,6 +18,7 @@ import torch
 
 from actlab.activations import cpu_kernels, fused, get_act
 from actlab.activations import functional as AF
+from actlab.activations.autograd import _limits
 from actlab.activations.modules import KERNELS
 
 SPECS = [  # every C kernel, with every parameter learnable where it has any
@@ -95,8 +96,10 @@ def test_c_kernel_equals_the_eager_reference(spec, calls):
     g = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
     y, grads = _grads(module, x, g, c=True)
     y_ref, grads_ref = _grads(module, x, g, c=False, fuse=False)
-    assert calls["forward"] >= 1 and calls["backward"] == 1  # forward: the limits probe too
+    assert calls == {"forward": 1, "backward": 1}
     _assert_same(y, y_ref)
+    at_inf = x.isinf()
+    assert torch.equal(y[at_inf], y_ref[at_inf])  # the limits exactly
     assert len(grads) == len(grads_ref)
     for got, want in zip(grads, grads_ref, strict=True):
         assert got.shape == want.shape and got.dtype == want.dtype
@@ -147,7 +150,7 @@ def test_channels_last_input_and_a_gradient_of_another_layout(calls):
     _assert_same(y, y_ref)
     _assert_same(grads[0], grads_ref[0])
     _assert_same(grads[1], grads_ref[1], rtol=2e-5, atol=1e-5)
-    assert calls["backward"] == 1
+    assert calls == {"forward": 1, "backward": 1}
 
 
 @needs_c
@@ -167,6 +170,15 @@ def test_where_the_c_kernels_do_not_apply():
 
 
 @needs_c
+@needs_c
+@pytest.mark.parametrize("spec", [s for s in SPECS if s not in ("silu", "mish", "gelu")])
+def test_probed_limits_are_the_reference_ones(spec):
+    module = get_act(spec)()
+    params = tuple(getattr(module, n).detach() for n in module.param_names)
+    want = _limits(KERNELS[module.kernel_name].forward, params, torch.zeros(1))
+    assert cpu_kernels.probe_limits(module.kernel_name, params) == tuple(float(t) for t in want)
+
+
 def test_every_table_entry_has_its_kernel_and_a_reference():
     lib = cpu_kernels.library()
     for name, (n_params, _) in cpu_kernels.KERNELS.items():
@@ -195,7 +207,7 @@ def test_erfc_based_kernels_are_exact_in_the_tails():
         ("gelu", (), AF.gelu(xd), AF.gelu_bwd(gd, xd)[0]),
         ("smu", (alpha, mu), AF.smu(xd, alpha.double(), mu.double()), None),
     ]:
-        y = cpu_kernels.forward(name, x, params, (0.0, 0.0) if params else None)
+        y = cpu_kernels.forward(name, x, params)
         assert _relative_error(y, ref) < 1e-6, name
         (gx, *_) = cpu_kernels.backward(name, g, x, params, (True,) + (False,) * len(params))
         want = AF.smu_bwd(gd, xd, alpha.double(), mu.double())[0] if ref_bwd is None else ref_bwd
@@ -211,9 +223,8 @@ def test_exp_based_kernels_are_within_5e7_of_float64(name):
     )
     xd = x.double()
     params = (torch.tensor(1.0),) if name == "swish" else ()
-    lims = (0.0, math.inf) if params else None
     ref = {"silu": AF.silu, "mish": AF.mish, "swish": lambda t: AF.swish(t, torch.tensor(1.0).double())}[name]
-    assert _relative_error(cpu_kernels.forward(name, x, params, lims), ref(xd)) < 5e-7
+    assert _relative_error(cpu_kernels.forward(name, x, params), ref(xd)) < 5e-7
 
 
 @needs_c

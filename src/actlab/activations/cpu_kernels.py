@@ -32,7 +32,7 @@ from torch import Tensor
 ENV_ENABLE = "ACTLAB_CPU_KERNELS"  # "0" turns the C kernels off
 ENV_CACHE = "ACTLAB_CACHE_DIR"  # where the compiled library is kept
 SOURCE = Path(__file__).with_name("csrc") / "kernels.c"
-ABI = 1  # kernels.c's actlab_kernels_abi()
+ABI = 2  # kernels.c's actlab_kernels_abi()
 MAX_PARAMS = 4
 
 # kernel name → (number of scalar parameters, whether its formula gives its own ±inf limits)
@@ -165,12 +165,22 @@ def _build() -> ctypes.CDLL:
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     if lib.actlab_kernels_abi() != ABI:
         raise RuntimeError(f"{lib._name} is not built from this version of kernels.c")
-    f32p, i64, i32, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
+    ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for name in KERNELS:
-        fwd, bwd = getattr(lib, f"{name}_fwd"), getattr(lib, f"{name}_bwd")
-        fwd.argtypes = [f32p, f32p, i64, f32p, i32, f32, f32, i32]
-        bwd.argtypes = [f32p, f32p, f32p, i64, f32p, i32, f32p, i32]
-        fwd.restype = bwd.restype = None
+        fwd, bwd, lims = (getattr(lib, f"{name}_{part}") for part in ("fwd", "bwd", "limits"))
+        fwd.argtypes = [ptr, ptr, i64, ptr, i32]  # x, y, n, params, threads
+        bwd.argtypes = [
+            ptr,
+            ptr,
+            ptr,
+            i64,
+            ptr,
+            i32,
+            ptr,
+            i32,
+        ]  # g, x, grad_x, n, params, want, sums, threads
+        lims.argtypes = [ptr, ptr]  # params, (f(-inf), f(+inf))
+        fwd.restype = bwd.restype = lims.restype = None
     return lib
 
 
@@ -222,22 +232,19 @@ def _threads() -> int:
     return max(1, torch.get_num_threads())
 
 
-def forward(name: str, x: Tensor, params: tuple[Tensor, ...], limits: tuple[float, float] | None) -> Tensor:
-    """f(x) (``applies`` must hold); ``limits`` = (f(-inf), f(+inf)) for kernels without their own."""
+def forward(name: str, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
+    """f(x), the ±inf limits included (``applies`` must hold: float32, dense, on the CPU)."""
     lib = _loaded()
     y = torch.empty_like(x)
-    lim = limits or (0.0, 0.0)
-    n = x.numel()
-    getattr(lib, f"{name}_fwd")(
-        x.data_ptr(), y.data_ptr(), n, _param_array(params), limits is not None, *lim, _threads()
-    )
+    getattr(lib, f"{name}_fwd")(x.data_ptr(), y.data_ptr(), x.numel(), _param_array(params), _threads())
     return y
 
 
 def backward(
     name: str, g: Tensor, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]
 ) -> tuple[Tensor | None, ...]:
-    """Gradients for (x, *params) (``applies`` must hold); None where ``needs`` says not needed."""
+    """Gradients for (x, *params) (``applies`` must hold); None where ``needs`` says not needed. At ±inf
+    inputs they are the derivative's values at ±max, as in ``autograd.evaluate_backward``."""
     lib = _loaded()
     if g.dtype != x.dtype or g.shape != x.shape or g.stride() != x.stride():
         g = torch.empty_like(x).copy_(g)  # the same layout as x, element for element
@@ -254,15 +261,11 @@ def backward(
     return tuple(out)
 
 
-def probe_limits(name: str, params: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
-    """f(-inf) and f(+inf) from the C forward at ±max and ±max/2 (the rule of ``autograd._limits``)."""
-    big = torch.finfo(torch.float32).max
-    probe = torch.tensor([-big, -big / 2, big / 2, big])
-    y = forward(name, probe, params, None)
-    far, half = y[[0, 3]], y[[1, 2]]
-    inf = torch.where(far > half, float("inf"), float("-inf"))
-    lim = torch.where(far == half, far, inf)
-    return lim[0], lim[1]
+def probe_limits(name: str, params: tuple[Tensor, ...]) -> tuple[float, float]:
+    """f(-inf) and f(+inf) as the C forward finds them (±max and ±max/2, the rule of ``autograd._limits``)."""
+    out = (ctypes.c_float * 2)()
+    getattr(_loaded(), f"{name}_limits")(_param_array(params), out)
+    return out[0], out[1]
 
 
 __all__ = [

@@ -598,18 +598,10 @@ class FusedKernel:
         """Fused ``evaluate``: the C kernel where one applies, else the compiled one; the eager one if
         compiling fails (then it raises the user's errors)."""
         if cpu_kernels.applies(self.kernel.name, x, params):
-            return self._c_forward(x, params)
+            return cpu_kernels.forward(self.kernel.name, x, params)  # probes its own limits
         lims = self._formula_gives_limits(x) or self.limits(x, params)
         y = None if lims is None else self._call("forward", x.device, x, *lims, *params)
         return self._eager_fwd(x, params) if y is None else y
-
-    def _c_forward(self, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
-        name = self.kernel.name
-        lims = None
-        if not cpu_kernels.KERNELS[name][1]:
-            lim_neg, lim_pos = self.limits(x, params, c_kernel=True)
-            lims = (float(lim_neg), float(lim_pos))
-        return cpu_kernels.forward(name, x, params, lims)
 
     def traced(self, x: Tensor, params: tuple[Tensor, ...], needs_grad: bool) -> Tensor:
         """Under an outer ``torch.compile``: the same fast formulas and analytic backward, traced into the
@@ -631,26 +623,20 @@ class FusedKernel:
             return unused, unused
         return None
 
-    def limits(
-        self, x: Tensor, params: tuple[Tensor, ...], c_kernel: bool = False
-    ) -> tuple[Tensor, Tensor] | None:
-        """f(-inf) and f(+inf) for these parameter values, from a small compiled kernel of their own
-        (``c_kernel``: from the C kernel's formula, ``cpu_kernels.probe_limits``).
+    def limits(self, x: Tensor, params: tuple[Tensor, ...]) -> tuple[Tensor, Tensor] | None:
+        """f(-inf) and f(+inf) for these parameter values, from a small compiled kernel of their own.
 
         Computed inside the main kernel they cost ~30 % of its time (the C++ compiler must reload them on
         every iteration, as they are written in the same function), so they are inputs to it, cached per
         device, dtype and parameter (storage, version counter, shape): fixed parameters are probed once,
         learnable ones once per optimizer step. Writes through ``.data`` bypass the version counter; use
         ``with torch.no_grad(): p.copy_(...)`` to change parameters between calls."""
-        key = (c_kernel, x.device, x.dtype, *((p.data_ptr(), p._version, p.shape, p.dtype) for p in params))
+        key = (x.device, x.dtype, *((p.data_ptr(), p._version, p.shape, p.dtype) for p in params))
         hit = self._limits.get(key)
         if hit is not None:
             self._limits.move_to_end(key)
             return hit[1], hit[2]
-        if c_kernel:
-            lims = cpu_kernels.probe_limits(self.kernel.name, params)
-        else:
-            lims = self._call("limits", x.device, x, *params)
+        lims = self._call("limits", x.device, x, *params)
         if lims is None:
             return None
         self._limits[key] = (params, *lims)  # holding the params keeps their storage (and data_ptr) taken

@@ -7,11 +7,11 @@
    polynomial, 2^n from the exponent bits) instead of Sleef's, the parameter-gradient sums accumulated in
    the same pass, and a plain C call instead of dynamo's guards and inductor's wrapper.
 
-   Conventions: MAXV/MINV are compare-and-select with the scalar semantics of a < b ? b : a, so NaN
-   propagates. Parameters arrive as an array of four floats. The forward takes the +-inf limits for kernels
-   whose formula does not give them; the backward of those kernels clamps x to +-FLT_MAX first, as the
-   reference backward does, and returns the parameter gradients as double sums of float32 partial sums
-   over blocks of BLOCK elements. Products a*b + c are contracted into FMAs (-ffp-contract=fast). */
+   Conventions: MAXV/MINV have the semantics of a < b ? b : a, so NaN propagates. Parameters arrive as an
+   array of four floats. The forward probes the +-inf limits of kernels whose formula does not give them
+   (four scalars, once per call); the backward of those kernels clamps x to +-FLT_MAX first, as the
+   reference backward does. Parameter gradients are double sums of float32 partial sums over blocks of
+   BLOCK elements. Products a*b + c are contracted into FMAs (-ffp-contract=fast). */
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
@@ -199,7 +199,7 @@ static inline vf sigmoid_clamped(vf z) { return recip(1.0f + exp_core(MINV(MAXV(
 
 static inline vf silu_val(vf x, const vf *P) {
     (void)P;
-    return MAXV(x, splat(-104.0f)) * sigmoid_clamped(x); /* -104·2.2e-38 below: its own limits */
+    return sel(x < -86.6f, ZERO, x * sigmoid_clamped(x)); /* |x·sigma(x)| < 2e-36 there; its own limits */
 }
 static inline void silu_grad(vf g, vf x, const vf *P, vf *d) {
     (void)P;
@@ -393,7 +393,7 @@ static inline void pserf_grad(vf g, vf x, const vf *P, vf *d) {
 }
 
 /* ---------------------------------------------------------------------------------------------------
-   The loops. NAME_fwd(x, y, n, params, limits?, f(-inf), f(+inf), threads) and
+   The loops. NAME_fwd(x, y, n, params, threads), NAME_limits(params, out) and
    NAME_bwd(g, x, grad_x, n, params, want parameter gradients?, sums, threads). Work is split in blocks
    of BLOCK elements; the last vector of the last block is read from and written through a padded copy. */
 
@@ -430,25 +430,36 @@ static inline double lane_sum(vf v) {
     return s;
 }
 
-#define DEFINE_FWD(NAME)                                                                                    \
-    static inline void NAME##_fwd_vec(const float *x, float *y, int64_t m, const vf *P, int limits, vf lo,  \
-                                      vf hi) {                                                              \
+/* f(-inf) and f(+inf) by the rule of autograd._limits: where f(±max) = f(±max/2) the function has
+   saturated there and that is the limit, else it keeps growing and the limit is ±inf in its direction. */
+static inline float limit_of(float far, float half) { return far == half ? far : (far > half ? INFINITY : -INFINITY); }
+
+#define DEFINE_FWD(NAME, PROBE)                                                                             \
+    void NAME##_limits(const float *p, float *out) {                                                        \
+        vf P[4], probe = ZERO;                                                                              \
+        splat_params(p, P);                                                                                 \
+        probe[0] = -BIG, probe[1] = -0.5f * BIG, probe[2] = 0.5f * BIG, probe[3] = BIG;                     \
+        vf v = NAME##_val(probe, P);                                                                        \
+        out[0] = limit_of(v[0], v[1]), out[1] = limit_of(v[3], v[2]);                                       \
+    }                                                                                                       \
+    static inline void NAME##_fwd_vec(const float *x, float *y, int64_t m, const vf *P, vf lo, vf hi) {    \
         vf xv = load(x, m), v = NAME##_val(xv, P);                                                          \
-        if (limits) v = sel(xv == -INFINITY, lo, sel(xv == INFINITY, hi, v));                              \
+        if (PROBE) v = sel(xv == -INFINITY, lo, sel(xv == INFINITY, hi, v));                               \
         store(y, v, m);                                                                                     \
     }                                                                                                       \
-    void NAME##_fwd(const float *x, float *y, int64_t n, const float *p, int limits, float lneg,           \
-                    float lpos, int nt) {                                                                   \
+    void NAME##_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {                         \
         vf P[4];                                                                                            \
+        float lim[2] = {0.0f, 0.0f};                                                                        \
         splat_params(p, P);                                                                                 \
-        const vf lo = splat(lneg), hi = splat(lpos);                                                        \
+        if (PROBE) NAME##_limits(p, lim);                                                                   \
+        const vf lo = splat(lim[0]), hi = splat(lim[1]);                                                    \
         const int64_t blocks = (n + BLOCK - 1) / BLOCK;                                                     \
         _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM)")                 \
         for (int64_t b = 0; b < blocks; b++) {                                                              \
             const int64_t end = b * BLOCK + BLOCK < n ? b * BLOCK + BLOCK : n;                              \
             int64_t i = b * BLOCK;                                                                          \
-            for (; i + W <= end; i += W) NAME##_fwd_vec(x + i, y + i, W, P, limits, lo, hi);               \
-            if (i < end) NAME##_fwd_vec(x + i, y + i, end - i, P, limits, lo, hi);                         \
+            for (; i + W <= end; i += W) NAME##_fwd_vec(x + i, y + i, W, P, lo, hi);                       \
+            if (i < end) NAME##_fwd_vec(x + i, y + i, end - i, P, lo, hi);                                 \
         }                                                                                                   \
     }
 
@@ -483,8 +494,9 @@ static inline double lane_sum(vf v) {
         sums[0] = s1, sums[1] = s2, sums[2] = s3, sums[3] = s4;                                             \
     }
 
-/* CLAMP: kernels whose formula does not give its own limits see x clamped to +-FLT_MAX in backward. */
-#define DEFINE_KERNEL(NAME, CLAMP) DEFINE_FWD(NAME) DEFINE_BWD(NAME, CLAMP)
+/* PROBE: the formula does not give its own limits, so the forward puts the probed ones at ±inf and the
+   backward sees x clamped to ±FLT_MAX (autograd.evaluate and evaluate_backward). */
+#define DEFINE_KERNEL(NAME, PROBE) DEFINE_FWD(NAME, PROBE) DEFINE_BWD(NAME, PROBE)
 
 DEFINE_KERNEL(silu, 0)
 DEFINE_KERNEL(swish, 1)
@@ -501,4 +513,4 @@ DEFINE_KERNEL(serf, 1)
 DEFINE_KERNEL(pserf, 1)
 
 /* Bumped whenever a signature changes; the loader refuses a library built from other code. */
-int actlab_kernels_abi(void) { return 1; }
+int actlab_kernels_abi(void) { return 2; }
