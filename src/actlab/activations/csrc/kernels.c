@@ -54,33 +54,51 @@ static inline vf sqrtv(vf x) {
 #define INF splat(INFINITY)
 #define BIG 3.4028234663852886e38f
 
-/* exp(x) for -86.6 <= x <= 88.72 (the caller clamps): n = round(x/ln 2), r = x - n ln 2 in two parts,
-   2·exp(r) as 2 + 2r + r²·P(r) (Cephes expf's coefficients, doubled), times 2^(n-1) from the exponent
-   bits (n - 1 stays in the normal range at both ends). Relative error < 2 ulp. */
-static inline vf exp_core(vf x) {
-    vf n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    vf r = n * -0.693359375f + x;
-    r = n * 2.12194440e-4f + r;
+/* 2·exp(r)/2 for |r| <= ln(2)/2 as 2 + 2r + r²·P(r): Cephes expf's coefficients, doubled (exact). */
+static inline vf exp_reduced_twice(vf r) {
     vf p = splat(3.9751383000E-4f);
     p = p * r + 2.7963999014E-3f;
     p = p * r + 1.66669038146E-2f;
     p = p * r + 8.3331591788E-2f;
     p = p * r + 3.3333330918E-1f;
     p = p * r + 1.00000002402f;
-    p = p * (r * r) + (2.0f * r + 2.0f);
-    vi e = (__builtin_convertvector(n, vi) + 126) << 23;
-    return p * (vf)e;
+    return p * (r * r) + (2.0f * r + 2.0f);
 }
 
+/* n = round(x/ln 2) and r = x - n·ln 2 (Cody-Waite: ln 2 in two parts), for |x| < 2^21. */
+static inline vf exp_reduce(vf x, vf *n) {
+    *n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    vf r = *n * -0.693359375f + x;
+    return *n * 2.12194440e-4f + r;
+}
+
+#if defined(__AVX512F__)
+/* exp(x) for -86.6 <= x <= 88.72: 2·exp(r) scaled by 2^(n-1) in one vscalefps. Relative error < 2 ulp. */
+static inline vf exp_core(vf x) {
+    vf n, r = exp_reduce(x, &n);
+    return (vf)_mm512_scalef_ps((__m512)exp_reduced_twice(r), (__m512)(n - 1.0f));
+}
+/* exp(x) for any x (NaN kept): vscalefps gives inf past 88.72 and the subnormals and 0 below -87.3 itself,
+   so only x is clamped (to [-104, 89], where 2^(n-1) is exactly representable for scalef). */
+static inline vf exp_v(vf x) { return exp_core(MINV(MAXV(x, splat(-104.0f)), splat(89.0f))); }
+static inline vf exp_below88(vf x) { return exp_core(MAXV(x, splat(-104.0f))); }
+#else
+/* exp(x) for -86.6 <= x <= 88.72 (the caller clamps): 2·exp(r) times 2^(n-1) from the exponent bits
+   (n - 1 stays in the normal range at both ends). Relative error < 2 ulp. */
+static inline vf exp_core(vf x) {
+    vf n, r = exp_reduce(x, &n);
+    vi e = (__builtin_convertvector(n, vi) + 126) << 23;
+    return exp_reduced_twice(r) * (vf)e;
+}
 /* exp(x) for any x: inf above 88.72, 0 below -86.6 (where exp leaves float32's normal range); NaN kept. */
 static inline vf exp_v(vf x) {
     vf v = exp_core(MINV(MAXV(x, splat(-86.6f)), splat(88.72f)));
     v = sel(x > 88.72f, INF, v);
     return sel(x < -86.6f, ZERO, v);
 }
-
 /* exp(x) for x <= 88.72 (or NaN): 0 below -86.6; two ops cheaper than exp_v. */
 static inline vf exp_below88(vf x) { return sel(x < -86.6f, ZERO, exp_core(MAXV(x, splat(-86.6f)))); }
+#endif
 
 /* exp(x) - 1 for x <= 0 without cancellation: the Taylor series to x^11 above -0.5 (error < 1e-11). */
 static inline vf expm1_neg(vf x) {
@@ -188,6 +206,9 @@ static inline vf erf_v(vf s) {
 /* a·b, but 0 where either factor is 0 (functional.mul0). */
 static inline vf mul0(vf a, vf b) { return sel((a == 0.0f) | (b == 0.0f), ZERO, a * b); }
 
+/* sq·f for a square sq >= 0 that may overflow to inf and a finite f: 0 where f is 0, one op for mul0's four. */
+static inline vf square_times(vf sq, vf f) { return MINV(sq, splat(BIG)) * f; }
+
 /* ---------------------------------------------------------------------------------------------------
    Each activation on 16 elements: NAME_val(x, P) and NAME_grad(g, x, P, d) with d[0] = dL/dx and
    d[1..] = the summands of the parameter gradients, in the order of the kernel's parameters. P holds
@@ -274,7 +295,7 @@ static inline void smooth_erf_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
     d4[0] = g * (b + d * upper + d * z_gauss);
     d4[1] = gx * (upper + z_gauss);
     d4[2] = gx * (lower - z_gauss);
-    d4[3] = g * mul0(dx * dx, gs);
+    d4[3] = g * square_times(dx * dx, gs);
 }
 static inline vf smooth_max_erf_val(vf x, const vf *P) { return smooth_erf_val(x, P[0], P[1], P[2]); }
 static inline void smooth_max_erf_grad(vf g, vf x, const vf *P, vf *d) {
@@ -332,7 +353,7 @@ static inline void logish_grad(vf g, vf x, const vf *P, vf *d) {
     vf log_term = log1p_unit(s), ss = pair * recip(1.0f + s), ga = g * P[0];
     d[0] = ga * (log_term + mul0(bx, ss));
     d[1] = g * (x * log_term);
-    d[2] = ga * mul0(x * x, ss);
+    d[2] = ga * square_times(x * x, ss);
 }
 
 /* TanhExp x·tanh(e^x): tanh(w) = -m/(2 + m) and sech²(w) = 4(1 + m)/(2 + m)², m = expm1(-2w), w >= 0. */
@@ -357,7 +378,7 @@ static inline void erfact_grad(vf g, vf x, const vf *P, vf *d) {
     vf k = 1.1283791670955126f * gs, k_w = mul0(w, k);
     d[0] = g * (erf_w + x * P[1] * k_w);
     d[1] = g * x * mul0(e_bx, k);
-    d[2] = g * mul0(x * x, k_w);
+    d[2] = g * square_times(x * x, k_w);
 }
 
 /* Serf x·erf(softplus(x)) and Pserf x·erf(gamma·softplus(delta·x)). */
@@ -389,7 +410,7 @@ static inline void pserf_grad(vf g, vf x, const vf *P, vf *d) {
     vf k = 1.1283791670955126f * gs, k_sig = k * sig;
     d[0] = g * (erf_v_ + (x * k_sig) * (P[0] * P[1]));
     d[1] = g * x * mul0(k, sp);
-    d[2] = g * P[0] * mul0(x * x, k_sig);
+    d[2] = g * P[0] * square_times(x * x, k_sig);
 }
 
 /* ---------------------------------------------------------------------------------------------------
