@@ -33,6 +33,8 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any
     "smooth_max(form='sqrt', learnable_ab=True)",
     "logish(learnable=True)",
     "tanhexp",
+    "tanhsoft(learnable=True)",
+    "tanhsoft(alpha=0.5, beta=0.0, gamma=1.0, delta=1.0)",
     "erfact",
     "serf",
     "pserf",
@@ -291,3 +293,13 @@ def test_env_var_turns_them_off():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("False C kernels off")
+
+
+@pytest.mark.parametrize("c", [True, False])
+def test_tanhsoft1_gradient_is_finite_where_its_exponential_overflows(c):
+    """β = 0 (tanhsoft1): e^{γx} overflows from x = 89 while sech²(αx)·e^{γx} is 0 there; β·γ·inf was NaN."""
+    module = get_act("tanhsoft1")()
+    x = torch.tensor([89.0, 100.0, 1e4] * 11_000)
+    for fuse in (True, False):
+        _, (grad,) = _grads(module, x, torch.ones_like(x), c=c, fuse=fuse)
+        torch.testing.assert_close(grad, torch.ones_like(x))

@@ -47,6 +47,7 @@ KERNELS: dict[str, tuple[int, bool]] = {
     "smooth_max_sqrt": (3, False),
     "logish": (2, False),
     "tanhexp": (0, False),
+    "tanhsoft": (4, False),
     "erfact": (2, False),
     "serf": (0, False),
     "pserf": (2, False),

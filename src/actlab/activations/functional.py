@@ -276,10 +276,10 @@ def tanhsoft_bwd(g, x, alpha, beta, gamma, delta) -> tuple[Tensor, ...]:
     sech2 = sech2_of_nonneg(w.abs())
     sech2_e = mul0(sech2, e_gx)  # sech²(w)·e^{γx} → 0 when e^{γx} overflows
     d_log = torch.sigmoid(x - torch.log(delta))  # eˣ/(δ + eˣ)
-    grad_x = g * (mul0(sech2 * alpha + beta * gamma * sech2_e, log_term) + tanh_w * d_log)
+    grad_x = g * (mul0(sech2 * alpha + mul0(beta * gamma, sech2_e), log_term) + tanh_w * d_log)
     grad_alpha = g * sech2 * x * log_term
     grad_beta = g * mul0(sech2_e, log_term)
-    grad_gamma = g * mul0(beta * x * sech2_e, log_term)
+    grad_gamma = g * mul0(mul0(beta * x, sech2_e), log_term)  # β = 0: 0 where e^{γx} overflowed
     grad_delta = g * tanh_w * torch.exp(-log_term)
     return grad_x, grad_alpha, grad_beta, grad_gamma, grad_delta
 

@@ -365,10 +365,10 @@ def tanhsoft_fast_bwd(g, x, alpha, beta, gamma, delta) -> tuple[Tensor, ...]:
     sech2_e = AF.mul0(sech2, e_gx)
     r = 1 / (1 + e)
     d_log = torch.where(u >= 0, r, e * r)  # σ(x - ln δ) from the same exp
-    grad_x = g * (AF.mul0(sech2 * alpha + beta * gamma * sech2_e, log_term) + tanh_w * d_log)
+    grad_x = g * (AF.mul0(sech2 * alpha + AF.mul0(beta * gamma, sech2_e), log_term) + tanh_w * d_log)
     grad_alpha = g * sech2 * x * log_term
     grad_beta = g * AF.mul0(sech2_e, log_term)
-    grad_gamma = g * AF.mul0(beta * x * sech2_e, log_term)
+    grad_gamma = g * AF.mul0(AF.mul0(beta * x, sech2_e), log_term)  # β = 0: 0 where e^{γx} overflowed
     grad_delta = g * tanh_w * torch.exp(-log_term)
     return grad_x, grad_alpha, grad_beta, grad_gamma, grad_delta
 

@@ -369,6 +369,35 @@ static inline void tanhexp_grad(vf g, vf x, const vf *P, vf *d) {
     d[0] = g * (-m * r + x * mul0(e, sech2));
 }
 
+/* TanhSoft tanh(alpha·x + beta·e^(gamma·x))·ln(delta + e^x): tanh(w) = sign(w)·(-m/(2 + m)) and
+   sech²(w) = 4(1 + m)/(2 + m)² from one m = expm1(-2|w|); ln(delta + e^x) = max(x, ln delta) + ln(1 + e),
+   e = e^(-|x - ln delta|) (fused._tanhsoft_fast_parts). */
+static inline void tanhsoft_parts(vf x, const vf *P, vf *e_gx, vf *w, vf *m, vf *log_term, vf *u, vf *e) {
+    *e_gx = exp_v(P[2] * x);
+    *w = P[0] * x + mul0(P[1], *e_gx);
+    *m = expm1_neg(-2.0f * absv(*w));
+    *u = x - P[4];
+    *e = exp_below88(-absv(*u));
+    *log_term = MAXV(x, P[4]) + log1p_unit(*e);
+}
+static inline vf tanhsoft_val(vf x, const vf *P) {
+    vf e_gx, w, m, log_term, u, e;
+    tanhsoft_parts(x, P, &e_gx, &w, &m, &log_term, &u, &e);
+    return mul0(copysignv(-m * recip(2.0f + m), w), log_term); /* 2 + m in [1, 2] */
+}
+static inline void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
+    vf e_gx, w, m, log_term, u, e;
+    tanhsoft_parts(x, P, &e_gx, &w, &m, &log_term, &u, &e);
+    vf r2 = recip(2.0f + m), tanh_w = copysignv(-m * r2, w), sech2 = 4.0f * (1.0f + m) * r2 * r2;
+    vf sech2_e = mul0(sech2, e_gx), r = recip(1.0f + e);
+    vf d_log = sel(u >= 0.0f, r, e * r); /* sigma(x - ln delta) from the same exp */
+    d[0] = g * (mul0(sech2 * P[0] + mul0(P[1] * P[2], sech2_e), log_term) + tanh_w * d_log);
+    d[1] = g * sech2 * x * log_term;
+    d[2] = g * mul0(sech2_e, log_term);
+    d[3] = g * mul0(mul0(P[1] * x, sech2_e), log_term); /* beta = 0: 0 where e^(gamma·x) overflowed */
+    d[4] = g * tanh_w * exp_v(-log_term);
+}
+
 /* ErfAct x·erf(alpha·e^(beta·x)). */
 static inline vf erfact_val(vf x, const vf *P) { return x * erf_v(mul0(P[0], exp_v(P[1] * x))); }
 static inline void erfact_grad(vf g, vf x, const vf *P, vf *d) {
@@ -441,8 +470,10 @@ static inline vf lanes_below(int64_t m) {
     for (int k = 0; k < W; k++) keep[k] = k < m ? 1.0f : 0.0f;
     return keep;
 }
+/* The four parameters splat, and P[4] = ln(p[3]) (TanhSoft's ln delta), computed once per call. */
 static inline void splat_params(const float *p, vf *P) {
     for (int k = 0; k < 4; k++) P[k] = splat(p[k]);
+    P[4] = splat(logf(p[3]));
 }
 static inline vf clamp_big(vf x) { return copysignv(MINV(absv(x), splat(BIG)), x); }
 static inline double lane_sum(vf v) {
@@ -457,7 +488,7 @@ static inline float limit_of(float far, float half) { return far == half ? far :
 
 #define DEFINE_FWD(NAME, PROBE)                                                                             \
     void NAME##_limits(const float *p, float *out) {                                                        \
-        vf P[4], probe = ZERO;                                                                              \
+        vf P[5], probe = ZERO;                                                                              \
         splat_params(p, P);                                                                                 \
         probe[0] = -BIG, probe[1] = -0.5f * BIG, probe[2] = 0.5f * BIG, probe[3] = BIG;                     \
         vf v = NAME##_val(probe, P);                                                                        \
@@ -469,7 +500,7 @@ static inline float limit_of(float far, float half) { return far == half ? far :
         store(y, v, m);                                                                                     \
     }                                                                                                       \
     void NAME##_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {                         \
-        vf P[4];                                                                                            \
+        vf P[5];                                                                                            \
         float lim[2] = {0.0f, 0.0f};                                                                        \
         splat_params(p, P);                                                                                 \
         if (PROBE) NAME##_limits(p, lim);                                                                   \
@@ -499,7 +530,7 @@ static inline float limit_of(float far, float half) { return far == half ? far :
     }                                                                                                       \
     void NAME##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,       \
                     double *sums, int nt) {                                                                 \
-        vf P[4];                                                                                            \
+        vf P[5];                                                                                            \
         splat_params(p, P);                                                                                 \
         double s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0;                                                      \
         const int64_t blocks = (n + BLOCK - 1) / BLOCK;                                                     \
@@ -529,6 +560,7 @@ DEFINE_KERNEL(smu1, 1)
 DEFINE_KERNEL(smooth_max_sqrt, 1)
 DEFINE_KERNEL(logish, 1)
 DEFINE_KERNEL(tanhexp, 1)
+DEFINE_KERNEL(tanhsoft, 1)
 DEFINE_KERNEL(erfact, 1)
 DEFINE_KERNEL(serf, 1)
 DEFINE_KERNEL(pserf, 1)
