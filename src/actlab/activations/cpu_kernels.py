@@ -4,8 +4,8 @@
 ``fused.FAST_FP32``) as one pass over memory with GCC's vector extensions: an exp of ~17 vector ops
 instead of Sleef's, the parameter-gradient sums in the same pass, and a plain C call instead of dynamo's
 guards and inductor's wrapper. It is compiled once per machine with the system C compiler
-(``-O3 -march=native``, OpenMP where available), cached on disk (``ACTLAB_CACHE_DIR``, default
-``~/.cache/actlab``), and loaded with ctypes. ``FusedKernel`` asks here first; where a kernel does not
+(``-O3 -march=native``, OpenMP where available), cached on disk (``ACTLAB_KERNEL_CACHE``, default
+``~/.cache/actlab/kernels``), and loaded with ctypes. ``FusedKernel`` asks here first; where a kernel does not
 apply (another device or dtype, a strided input, per-channel parameters, no C compiler) it returns None
 and the compiled inductor kernels run instead. ``ACTLAB_CPU_KERNELS=0`` or ``set_cpu_kernels(False)``
 switch it off.
@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 ENV_ENABLE = "ACTLAB_CPU_KERNELS"  # "0" turns the C kernels off
-ENV_CACHE = "ACTLAB_CACHE_DIR"  # where the compiled library is kept
+ENV_CACHE = "ACTLAB_KERNEL_CACHE"  # where the compiled library is kept
 SOURCE = Path(__file__).with_name("csrc") / "kernels.c"
 ABI = 2  # kernels.c's actlab_kernels_abi()
 MAX_PARAMS = 4
@@ -102,11 +102,16 @@ def status() -> str:
 
 
 def cache_dir() -> Path:
-    """The folder for compiled libraries: ``ACTLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/actlab``."""
+    """The folder for compiled libraries: ``ACTLAB_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/actlab/kernels``
+    (``~/.cache/actlab/kernels``); a temporary folder where that cannot be created."""
     if os.environ.get(ENV_CACHE):
         return Path(os.environ[ENV_CACHE])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "actlab"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "actlab" / "kernels"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        return base
+    except OSError:  # a read-only home: build where the process may write
+        return Path(tempfile.gettempdir()) / f"actlab-kernels-{os.getuid() if hasattr(os, 'getuid') else 0}"
 
 
 def compiler() -> str | None:
@@ -258,7 +263,7 @@ def backward(
     )
     out: list[Tensor | None] = [gx if needs[0] else None]
     for k, (p, need) in enumerate(zip(params, needs[1:], strict=True)):
-        out.append(torch.tensor(sums[k], dtype=p.dtype).reshape(p.shape) if need else None)
+        out.append(torch.full(p.shape, sums[k], dtype=p.dtype) if need else None)
     return tuple(out)
 
 
