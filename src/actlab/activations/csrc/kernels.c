@@ -297,16 +297,20 @@ static inline void smooth_erf_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
     d4[2] = gx * (lower - z_gauss);
     d4[3] = g * square_times(dx * dx, gs);
 }
-static inline vf smooth_max_erf_val(vf x, const vf *P) { return smooth_erf_val(x, P[0], P[1], P[2]); }
-static inline void smooth_max_erf_grad(vf g, vf x, const vf *P, vf *d) {
-    smooth_erf_grad(g, x, P[0], P[1], P[2], d);
-}
-static inline vf smu_val(vf x, const vf *P) { return smooth_erf_val(x, ONE, P[0], P[1]); }
-static inline void smu_grad(vf g, vf x, const vf *P, vf *d) {
-    vf d4[4];
-    smooth_erf_grad(g, x, ONE, P[0], P[1], d4);
-    d[0] = d4[0], d[1] = d4[2], d[2] = d4[3];
-}
+
+/* smooth max(a·x, b·x) with parameters (a, b, mu), and SMU's form of it, a = 1 and b = alpha, with (alpha, mu)
+   (functional.smu_pair). */
+#define SMOOTH_MAX_PAIR(MAX, SMU, FORM)                                                                     \
+    static inline vf MAX##_val(vf x, const vf *P) { return FORM##_val(x, P[0], P[1], P[2]); }              \
+    static inline void MAX##_grad(vf g, vf x, const vf *P, vf *d) { FORM##_grad(g, x, P[0], P[1], P[2], d); } \
+    static inline vf SMU##_val(vf x, const vf *P) { return FORM##_val(x, ONE, P[0], P[1]); }               \
+    static inline void SMU##_grad(vf g, vf x, const vf *P, vf *d) {                                        \
+        vf d4[4];                                                                                           \
+        FORM##_grad(g, x, ONE, P[0], P[1], d4);                                                             \
+        d[0] = d4[0], d[1] = d4[2], d[2] = d4[3];                                                           \
+    }
+
+SMOOTH_MAX_PAIR(smooth_max_erf, smu, smooth_erf)
 
 /* smooth max, sqrt form, everything divided through by m = max(|x|, |mu|, 1e-30) (fused._sqrt_scaled). */
 static inline vf sqrt_scaled(vf x, vf d, vf mu, vf *big, vf *xs, vf *ms) {
@@ -330,16 +334,7 @@ static inline void smooth_sqrt_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
     d4[2] = half_g * x * (1.0f - u);
     d4[3] = half_g * (ms * inv_rs);
 }
-static inline vf smooth_max_sqrt_val(vf x, const vf *P) { return smooth_sqrt_val(x, P[0], P[1], P[2]); }
-static inline void smooth_max_sqrt_grad(vf g, vf x, const vf *P, vf *d) {
-    smooth_sqrt_grad(g, x, P[0], P[1], P[2], d);
-}
-static inline vf smu1_val(vf x, const vf *P) { return smooth_sqrt_val(x, ONE, P[0], P[1]); }
-static inline void smu1_grad(vf g, vf x, const vf *P, vf *d) {
-    vf d4[4];
-    smooth_sqrt_grad(g, x, ONE, P[0], P[1], d4);
-    d[0] = d4[0], d[1] = d4[2], d[2] = d4[3];
-}
+SMOOTH_MAX_PAIR(smooth_max_sqrt, smu1, smooth_sqrt)
 
 /* Logish alpha·x·ln(1 + sigma(beta·x)). */
 static inline vf logish_val(vf x, const vf *P) {
