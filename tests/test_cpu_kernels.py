@@ -125,6 +125,19 @@ def test_every_size_and_the_partial_last_vector(n, calls):
 
 
 @needs_c
+def test_small_tensors_take_the_c_kernel_by_default(calls):
+    """Below fused.min_numel() the compiled kernels are not worth their ~85 µs per call; the C ones are."""
+    module = get_act("smu")()
+    x = torch.randn(100, requires_grad=True)
+    assert x.numel() < fused.min_numel()
+    y = module(x)
+    y.sum().backward()
+    assert calls == {"forward": 1, "backward": 1} and y.grad_fn.name().endswith("FusedFunctionBackward")
+    with cpu_kernels.use_cpu_kernels(False):
+        assert not module(x).grad_fn.name().endswith("FusedFunctionBackward")  # eager below the threshold
+
+
+@needs_c
 def test_thread_count_changes_nothing_but_the_summation_order():
     module = get_act("swish(learnable=True)")()
     x = torch.randn(300_000) * 4
@@ -303,3 +316,11 @@ def test_tanhsoft1_gradient_is_finite_where_its_exponential_overflows(c):
     for fuse in (True, False):
         _, (grad,) = _grads(module, x, torch.ones_like(x), c=c, fuse=fuse)
         torch.testing.assert_close(grad, torch.ones_like(x))
+
+
+def test_parameter_gradients_beyond_float32_become_inf():
+    p = torch.zeros((), dtype=torch.float32)
+    assert cpu_kernels._param_grad(1e39, p).item() == math.inf
+    assert cpu_kernels._param_grad(-1e39, p).item() == -math.inf
+    assert cpu_kernels._param_grad(3e38, torch.zeros(1)).tolist() == [pytest.approx(3e38)]
+    assert math.isnan(cpu_kernels._param_grad(math.nan, p).item())

@@ -325,15 +325,18 @@ def test_user_errors_are_raised_not_swallowed(monkeypatch):
 
 
 def test_where_the_fast_path_is_skipped(monkeypatch):
-    x = torch.randn(1000)
-    assert fused._worth_it(x, ())
+    x, mish = torch.randn(1000), KERNELS["mish"]
+    assert fused._worth_it(mish, x, ())
     with fused.use_fused(True, min_numel=1001):
-        assert not fused._worth_it(x, ())
+        assert not fused._worth_it(mish, x, ())
+        with cpu_kernels.use_cpu_kernels(True):  # a C kernel serves any size
+            assert fused._worth_it(mish, x, ()) == (cpu_kernels.library() is not None)
+            assert not fused._worth_it(KERNELS["pau"], x, ())  # no C kernel: the threshold holds
     with fused.use_fused(False):
-        assert not fused._worth_it(x, ())
-    assert not fused._worth_it(torch.arange(1000), ())
+        assert not fused._worth_it(mish, x, ())
+    assert not fused._worth_it(mish, torch.arange(1000), ())
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
-    assert not fused._worth_it(x, ())
+    assert not fused._worth_it(mish, x, ())
 
 
 def test_small_tensors_take_the_eager_op_by_default():

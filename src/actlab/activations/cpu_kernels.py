@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import platform
 import shutil
@@ -263,8 +264,15 @@ def backward(
     )
     out: list[Tensor | None] = [gx if needs[0] else None]
     for k, (p, need) in enumerate(zip(params, needs[1:], strict=True)):
-        out.append(torch.full(p.shape, sums[k], dtype=p.dtype) if need else None)
+        out.append(_param_grad(sums[k], p) if need else None)
     return tuple(out)
+
+
+def _param_grad(total: float, p: Tensor) -> Tensor:
+    """A double sum as the parameter's gradient: ±inf beyond the dtype's range, as a float32 sum would be."""
+    if math.isfinite(total) and abs(total) > torch.finfo(p.dtype).max:
+        total = math.copysign(math.inf, total)
+    return torch.full(p.shape, total, dtype=p.dtype)
 
 
 def probe_limits(name: str, params: tuple[Tensor, ...]) -> tuple[float, float]:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from .autograd import Kernel
 
 ENV_ENABLE = "ACTLAB_FUSED"  # "0" turns the fused path off
-ENV_MIN_NUMEL = "ACTLAB_FUSED_MIN_NUMEL"  # smallest tensor (elements) worth a compiled kernel
+ENV_MIN_NUMEL = "ACTLAB_FUSED_MIN_NUMEL"  # smallest tensor (elements) worth a compiled kernel (C: any)
 DEFAULT_MIN_NUMEL = 1 << 15  # below this eager dispatch costs about what the compiled call does
 
 
@@ -707,8 +707,8 @@ def fused_kernel(kernel: Kernel) -> FusedKernel:
 _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 
 
-def _worth_it(x: Tensor, params: tuple[Tensor, ...]) -> bool:
-    if not _SETTINGS.enabled or x.numel() < _SETTINGS.min_numel or not x.is_floating_point():
+def _worth_it(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...]) -> bool:
+    if not _SETTINGS.enabled or not x.is_floating_point():
         return False
     if torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing():
         return False
@@ -716,7 +716,10 @@ def _worth_it(x: Tensor, params: tuple[Tensor, ...]) -> bool:
         return False
     if type(x) is not torch.Tensor or any(type(p) not in _PLAIN_TYPES for p in params):
         return False  # tensor subclasses (DTensor, FakeTensor, ...) keep the eager op
-    return not torch._C._functorch.is_functorch_wrapped_tensor(x)  # vmap, grad transforms
+    if torch._C._functorch.is_functorch_wrapped_tensor(x):  # vmap, grad transforms
+        return False
+    # a C kernel is faster than the eager ops at any size (256 elements: 62 against 227 µs for mish's f+b)
+    return x.numel() >= _SETTINGS.min_numel or cpu_kernels.applies(kernel.name, x, params)
 
 
 def _under_outer_compile(x: Tensor) -> bool:
@@ -730,7 +733,7 @@ def fused_call(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs_grad
     """``kernel(x, *params)`` through fused kernels, or None where the fused path does not apply."""
     if _under_outer_compile(x):
         return fused_kernel(kernel).traced(x, params, needs_grad)
-    if not _worth_it(x, params):
+    if not _worth_it(kernel, x, params):
         return None
     fk = fused_kernel(kernel)
     if (kernel.name, x.device.type) in _SETTINGS.failed:
