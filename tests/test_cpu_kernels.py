@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import subprocess
 import sys
 
@@ -211,6 +212,10 @@ def _relative_error(got: torch.Tensor, want: torch.Tensor, floor: torch.Tensor |
 
 @needs_c
 def test_erfc_based_kernels_are_exact_in_the_tails():
+    check_tails()
+
+
+def check_tails() -> None:
     """Against float64 on the same float32 inputs: ≤ 1e-6 relative, down to values of 1e-36."""
     x = torch.cat(
         [torch.linspace(-14.5, 14.5, 58001), torch.logspace(-30, 0, 301), -torch.logspace(-30, 0, 301)]
@@ -298,6 +303,26 @@ def test_a_failing_flag_set_falls_back_to_the_next(fresh_build, monkeypatch):
     monkeypatch.setattr(cpu_kernels, "OPTIONAL_FLAGS", (["-fno-such-flag"], []))
     assert cpu_kernels.library() is not None
     assert cpu_kernels.status().endswith("(no optional flags)")
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 flags")
+@pytest.mark.parametrize("flags", [["-march=x86-64-v3", "-fopenmp"], ["-march=x86-64", "-fopenmp"]])
+def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags):
+    """AVX2 (most laptops) and SSE2 builds take the portable min/max, reciprocal and exp: the same results."""
+    if cpu_kernels.compiler() is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setattr(cpu_kernels, "OPTIONAL_FLAGS", (flags,))
+    assert cpu_kernels.library() is not None and cpu_kernels.status().endswith(f"({' '.join(flags)})")
+    x = extreme_inputs(n_random=500)
+    g = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
+    for spec in SPECS:
+        module = get_act(spec)()
+        y, grads = _grads(module, x, g, c=True)
+        y_ref, grads_ref = _grads(module, x, g, c=False, fuse=False)
+        _assert_same(y, y_ref)
+        for got, want in zip(grads, grads_ref, strict=True):
+            _assert_same(got, want)
+    check_tails()  # the t² rounding error: one FMA with AVX2, Dekker's split with SSE2 alone
 
 
 def test_env_var_turns_them_off():

@@ -161,11 +161,18 @@ static inline vf erfcx_poly(vf t, float slope, float scale) {
     return u * p;
 }
 
-/* exp(-h·t²) at full relative precision for 0 <= t, h·t² <= 86.5: t² - fl(t²) is one FMA, t·|t| - sq
-   (t·|t| is a product the compiler cannot merge with sq = t·t, so it contracts it into the FMA). */
+/* exp(-h·t²) at full relative precision for 0 <= t, h·t² <= 86.5: the rounding error of sq = fl(t²) is
+   recovered exactly and applied as exp(-h·sq)·(1 - h·err): err by one FMA where the machine has one (an
+   explicit fmaf: contraction of t·|t| - sq happened with AVX-512 but not with AVX2), else Dekker's split. */
 static inline vf gauss_core(vf t, float h) {
     vf sq = t * t;
-    vf err = t * absv(t) - sq;
+#if defined(__FP_FAST_FMAF) /* a hardware FMA: fma(t, t, -sq) is exact */
+    vf err;
+    for (int k = 0; k < W; k++) err[k] = fmaf(t[k], t[k], -sq[k]); /* one vfmadd per register */
+#else /* no FMA: Dekker's split, hi = t rounded to 1/256 (<= 12 bits for t < 16), so hi² is exact */
+    vf hi = (t * 256.0f + 12582912.0f - 12582912.0f) * (1.0f / 256.0f), lo = t - hi;
+    vf err = ((hi * hi - sq) + 2.0f * hi * lo) + lo * lo;
+#endif
     vf e = exp_core(-h * sq);
     return e - e * (h * err);
 }
@@ -505,8 +512,10 @@ static inline float limit_of(float far, float half) { return far == half ? far :
         for (int64_t b = 0; b < blocks; b++) {                                                              \
             const int64_t end = b * BLOCK + BLOCK < n ? b * BLOCK + BLOCK : n;                              \
             int64_t i = b * BLOCK;                                                                          \
-            for (; i + W <= end; i += W) NAME##_fwd_vec(x + i, y + i, W, P, lo, hi);                       \
-            if (i < end) NAME##_fwd_vec(x + i, y + i, end - i, P, lo, hi);                                 \
+            vf Q[5]; /* a copy whose address stays here, so the loop keeps the parameters in registers */   \
+            memcpy(Q, P, sizeof Q);                                                                         \
+            for (; i + W <= end; i += W) NAME##_fwd_vec(x + i, y + i, W, Q, lo, hi);                       \
+            if (i < end) NAME##_fwd_vec(x + i, y + i, end - i, Q, lo, hi);                                 \
         }                                                                                                   \
     }
 
@@ -534,8 +543,10 @@ static inline float limit_of(float far, float half) { return far == half ? far :
             const int64_t end = b * BLOCK + BLOCK < n ? b * BLOCK + BLOCK : n;                              \
             vf acc[4] = {ZERO, ZERO, ZERO, ZERO};                                                           \
             int64_t i = b * BLOCK;                                                                          \
-            for (; i + W <= end; i += W) NAME##_bwd_vec(g + i, x + i, gx + i, W, P, want, acc);            \
-            if (i < end) NAME##_bwd_vec(g + i, x + i, gx + i, end - i, P, want, acc);                      \
+            vf Q[5];                                                                                        \
+            memcpy(Q, P, sizeof Q);                                                                         \
+            for (; i + W <= end; i += W) NAME##_bwd_vec(g + i, x + i, gx + i, W, Q, want, acc);            \
+            if (i < end) NAME##_bwd_vec(g + i, x + i, gx + i, end - i, Q, want, acc);                      \
             s1 += lane_sum(acc[0]), s2 += lane_sum(acc[1]), s3 += lane_sum(acc[2]), s4 += lane_sum(acc[3]); \
         }                                                                                                   \
         sums[0] = s1, sums[1] = s2, sums[2] = s3, sums[3] = s4;                                             \
