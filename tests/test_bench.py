@@ -22,20 +22,22 @@ def _json(capsys, argv: list[str]) -> dict:
 
 
 def test_activation_bench_json(capsys):
-    out = _json(
-        capsys, [*TINY, "--acts", "relu", "silu", "smu", "--impls", "actlab", "eager", "naive", "native"]
-    )
+    impls = ["actlab", "inductor", "eager", "naive", "native"]
+    out = _json(capsys, [*TINY, "--acts", "relu", "silu", "smu", "--impls", *impls])
     rows = {(r["act"], r["impl"]): r for r in out["rows"]}
     assert set(rows) == {
         ("relu", "native"),
         ("silu", "actlab"),
+        ("silu", "inductor"),
         ("silu", "eager"),
         ("silu", "naive"),
         ("silu", "native"),
         ("smu", "actlab"),
+        ("smu", "inductor"),
         ("smu", "eager"),
         ("smu", "naive"),
     }
+    assert "C kernels" in out["machine"]["fused"]  # which path 'actlab' took is in the report
     assert all(not r["error"] and r["fwd_ms"] > 0 and r["fwdbwd_ms"] > 0 for r in rows.values())
     # the ×silu reference, timed in passes alternating with each row
     assert all(r["silu_ms"] > 0 for r in rows.values())
