@@ -18,6 +18,7 @@ import hashlib
 import math
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -123,7 +124,9 @@ def compiler() -> str | None:
 def _fingerprint(cc: str, flags: list[str]) -> str:
     """What the binary depends on: source, compiler version, flags and this CPU's features."""
     try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+        version = subprocess.run(
+            [*shlex.split(cc), "--version"], capture_output=True, text=True, timeout=30
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         version = ""
     cpuinfo = Path("/proc/cpuinfo")
@@ -139,10 +142,11 @@ def _compile(cc: str, flags: list[str], target: Path) -> None:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        cmd = [cc, *BASE_FLAGS, *flags, "-o", tmp, str(SOURCE)]
+        cmd = [*shlex.split(cc), *BASE_FLAGS, *flags, "-o", tmp, str(SOURCE)]  # CC may be "ccache gcc"
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()[:500]}")
+        os.chmod(tmp, 0o755)  # mkstemp's 0600 would keep a shared cache folder's library from others
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

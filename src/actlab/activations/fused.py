@@ -736,8 +736,8 @@ def fused_call(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs_grad
     if not _worth_it(kernel, x, params):
         return None
     fk = fused_kernel(kernel)
-    if (kernel.name, x.device.type) in _SETTINGS.failed:
-        return None
+    if (kernel.name, x.device.type) in _SETTINGS.failed and not cpu_kernels.applies(kernel.name, x, params):
+        return None  # compiling failed before: the eager op (a C kernel does not depend on inductor)
     if needs_grad:
         return fk.function.apply(x, *params)
     return fk.forward(x, params)
