@@ -6,7 +6,8 @@ infinite inputs get the function's true limits, and parameter gradients are redu
 parameter's shape. ``Kernel.apply`` runs a custom ``autograd.Function`` that saves only the input and
 the parameters (one tensor per activation, as ReLU) and recomputes in backward; when no gradient is
 needed, or while tracing or exporting, it runs the plain ops instead. Large tensors take the same
-two computations compiled into fused kernels (``fused.py``).
+two computations compiled into fused kernels (``fused.py``), and float32 CPU tensors of any size the
+hand-written C kernels (``cpu_kernels.py``) where one exists.
 """
 
 from __future__ import annotations
