@@ -1,7 +1,7 @@
 """Hand-written C kernels for float32 activations on the CPU, where inductor's are compute-bound.
 
 ``csrc/kernels.c`` holds each activation's fast float32 forward and backward (the formulas of
-``fused.FAST_FP32``) as one pass over memory with GCC's vector extensions: an exp of ~17 vector ops
+``fused.FAST_FP32``) as one pass over memory with GCC's vector extensions: an exp of ~10 vector ops
 instead of Sleef's, the parameter-gradient sums in the same pass, and a plain C call instead of dynamo's
 guards and inductor's wrapper. It is compiled once per machine with the system C compiler
 (``-O3 -march=native``, OpenMP where available), cached on disk (``ACTLAB_KERNEL_CACHE``, default
