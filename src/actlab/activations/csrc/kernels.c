@@ -4,8 +4,8 @@
    with GCC's vector extensions on 16 floats at a time, so that the compiler emits whatever vector width the
    machine has (AVX-512, AVX2, SSE, NEON) without depending on the auto-vectoriser, which gave up on half of
    these loops. What inductor cannot give: an exp of ~10 vector ops (Cody-Waite reduction, degree-6
-   polynomial, 2^n by vscalefps or the exponent bits) instead of Sleef's, the parameter-gradient sums accumulated in
-   the same pass, and a plain C call instead of dynamo's guards and inductor's wrapper.
+   polynomial, 2^n by vscalefps or the exponent bits) instead of Sleef's, the parameter-gradient sums
+   accumulated in the same pass, and a plain C call instead of dynamo's guards and inductor's wrapper.
 
    Conventions: MAXV/MINV have the semantics of a < b ? b : a, so NaN propagates. Parameters arrive as an
    array of four floats. The forward probes the +-inf limits of kernels whose formula does not give them
