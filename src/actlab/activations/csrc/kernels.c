@@ -43,7 +43,9 @@ static inline vf MINV(vf a, vf b) { return sel(a > b, b, a); }
 static inline vf recip(vf d) { return 1.0f / d; }
 #endif
 static inline vf absv(vf x) { return (vf)((vi)x & 0x7fffffff); }
-static inline vf copysignv(vf mag, vf sign) { return (vf)(((vi)mag & 0x7fffffff) | ((vi)sign & (int32_t)0x80000000)); }
+static inline vf copysignv(vf mag, vf sign) {
+    return (vf)(((vi)mag & 0x7fffffff) | ((vi)sign & (int32_t)0x80000000));
+}
 static inline vf sqrtv(vf x) {
     vf r;
     for (int k = 0; k < W; k++) r[k] = sqrtf(x[k]); /* one vsqrtps: -fno-math-errno */
@@ -225,7 +227,9 @@ static inline vf square_times(vf sq, vf f) { return MINV(sq, splat(BIG)) * f; }
 
 /* 1/(1 + e^-z) for any z, e^-z taken at -z clamped to +-86.6 so that 1 + e^-z stays a bounded divisor
    (below z = -86.6 the callers' products are below 1e-36 or flushed). */
-static inline vf sigmoid_clamped(vf z) { return recip(1.0f + exp_core(MINV(MAXV(-z, splat(-86.6f)), splat(86.6f)))); }
+static inline vf sigmoid_clamped(vf z) {
+    return recip(1.0f + exp_core(MINV(MAXV(-z, splat(-86.6f)), splat(86.6f))));
+}
 
 static inline vf silu_val(vf x, const vf *P) {
     (void)P;
@@ -488,7 +492,9 @@ static inline double lane_sum(vf v) {
 
 /* f(-inf) and f(+inf) by the rule of autograd._limits: where f(±max) = f(±max/2) the function has
    saturated there and that is the limit, else it keeps growing and the limit is ±inf in its direction. */
-static inline float limit_of(float far, float half) { return far == half ? far : (far > half ? INFINITY : -INFINITY); }
+static inline float limit_of(float far, float half) {
+    return far == half ? far : (far > half ? INFINITY : -INFINITY);
+}
 
 #define DEFINE_FWD(NAME, PROBE)                                                                             \
     void NAME##_limits(const float *p, float *out) {                                                        \
