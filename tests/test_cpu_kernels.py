@@ -235,7 +235,7 @@ def check_tails() -> None:
 
 
 @needs_c
-@pytest.mark.parametrize("name", ["silu", "mish", "swish"])
+@pytest.mark.parametrize("name", ["silu", "mish", "swish", "tanhexp", "serf"])
 def test_exp_based_kernels_are_within_5e7_of_float64(name):
     """Down to x = -80 (values of 1e-33): below -86.6 exp is flushed to 0 (|values| < 2e-36)."""
     x = torch.cat(
@@ -243,7 +243,8 @@ def test_exp_based_kernels_are_within_5e7_of_float64(name):
     )
     xd = x.double()
     params = (torch.tensor(1.0),) if name == "swish" else ()
-    ref = {"silu": AF.silu, "mish": AF.mish, "swish": lambda t: AF.swish(t, torch.tensor(1.0).double())}[name]
+    refs = {"silu": AF.silu, "mish": AF.mish, "tanhexp": AF.tanhexp, "serf": AF.serf}
+    ref = refs.get(name, lambda t: AF.swish(t, torch.tensor(1.0).double()))
     assert _relative_error(cpu_kernels.forward(name, x, params), ref(xd)) < 5e-7
 
 
