@@ -5,9 +5,9 @@
 instead of Sleef's, the parameter-gradient sums in the same pass, and a plain C call instead of dynamo's
 guards and inductor's wrapper. It is compiled once per machine with the system C compiler
 (``-O3 -march=native``, OpenMP where available), cached on disk (``ACTLAB_KERNEL_CACHE``, default
-``~/.cache/actlab/kernels``), and loaded with ctypes. ``FusedKernel`` asks here first; where a kernel does not
-apply (another device or dtype, a strided input, per-channel parameters, no C compiler) it returns None
-and the compiled inductor kernels run instead. ``ACTLAB_CPU_KERNELS=0`` or ``set_cpu_kernels(False)``
+``~/.cache/actlab/kernels``), and loaded with ctypes. ``FusedKernel`` asks ``applies`` first; where a
+kernel does not apply (another device or dtype, a strided input, per-channel parameters, no C compiler)
+the compiled inductor kernels run instead. ``ACTLAB_CPU_KERNELS=0`` or ``set_cpu_kernels(False)``
 switch it off.
 """
 
@@ -220,6 +220,8 @@ def applies(name: str, x: Tensor, params: tuple[Tensor, ...]) -> bool:
     """Whether a C kernel serves this call: float32 on the CPU, a dense input, scalar parameters."""
     if not _STATE.enabled or name not in KERNELS or x.device.type != "cpu" or x.dtype != torch.float32:
         return False
+    if len(params) != KERNELS[name][0]:
+        return False  # not the kernel's parameters: the compiled path raises the error
     if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
         return False
     if any(p.numel() != 1 or p.device.type != "cpu" or not p.is_floating_point() for p in params):
