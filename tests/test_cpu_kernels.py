@@ -29,6 +29,7 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any
     "gelu",
     "smu(learnable_alpha=True)",
     "smu(alpha=0.25, mu=1e6)",
+    "smu(alpha=0.0)",  # -inf·0 at -inf: the forward must put the limit there
     "smooth_max(learnable_ab=True)",
     "smu1(learnable_alpha=True)",
     "smooth_max(form='sqrt', learnable_ab=True)",
@@ -102,7 +103,8 @@ def test_c_kernel_equals_the_eager_reference(spec, calls):
     assert calls == {"forward": 1, "backward": 1}
     _assert_same(y, y_ref)
     at_inf = x.isinf()
-    assert torch.equal(y[at_inf], y_ref[at_inf])  # the limits exactly
+    assert torch.equal(y[at_inf], y_ref[at_inf])  # the limits exactly, and the sign of a zero one
+    assert torch.equal(y[at_inf].signbit(), y_ref[at_inf].signbit())
     assert len(grads) == len(grads_ref)
     for got, want in zip(grads, grads_ref, strict=True):
         assert got.shape == want.shape and got.dtype == want.dtype
@@ -186,13 +188,26 @@ def test_where_the_c_kernels_do_not_apply():
 
 
 @needs_c
-@needs_c
 @pytest.mark.parametrize("spec", [s for s in SPECS if s not in ("silu", "mish", "gelu")])
 def test_probed_limits_are_the_reference_ones(spec):
     module = get_act(spec)()
     params = tuple(getattr(module, n).detach() for n in module.param_names)
     want = _limits(KERNELS[module.kernel_name].forward, params, torch.zeros(1))
     assert cpu_kernels.probe_limits(module.kernel_name, params) == tuple(float(t) for t in want)
+
+
+@needs_c
+def test_the_limits_are_put_in_only_where_the_formula_misses_them():
+    def substitutes(spec):
+        module = get_act(spec)()
+        params = tuple(getattr(module, n) for n in module.param_names)
+        return cpu_kernels.substitutes_limits(module.kernel_name, params)
+
+    # alpha != 0: -inf·alpha is SMU's limit; alpha = 0: -inf·0 is NaN where the limit is -0
+    assert not substitutes("smu") and substitutes("smu(alpha=0.0)")
+    assert not substitutes("swish") and not substitutes("silu")
+    flags = {substitutes(spec) for spec in SPECS}
+    assert flags == {True, False}  # the equality test above runs both forms of the loop
 
 
 def test_every_table_entry_has_its_kernel_and_a_reference():

@@ -34,7 +34,7 @@ from torch import Tensor
 ENV_ENABLE = "ACTLAB_CPU_KERNELS"  # "0" turns the C kernels off
 ENV_CACHE = "ACTLAB_KERNEL_CACHE"  # where the compiled library is kept
 SOURCE = Path(__file__).with_name("csrc") / "kernels.c"
-ABI = 2  # kernels.c's actlab_kernels_abi()
+ABI = 3  # kernels.c's actlab_kernels_abi()
 MAX_PARAMS = 4
 
 # kernel name → number of scalar parameters (kernels.c's DEFINE_KERNEL lines say which probe their limits)
@@ -178,7 +178,8 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         raise RuntimeError(f"{lib._name} is not built from this version of kernels.c")
     ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for name in KERNELS:
-        fwd, bwd, lims = (getattr(lib, f"{name}_{part}") for part in ("fwd", "bwd", "limits"))
+        parts = ("fwd", "bwd", "limits", "substitutes")
+        fwd, bwd, lims, subs = (getattr(lib, f"{name}_{part}") for part in parts)
         fwd.argtypes = [ptr, ptr, i64, ptr, i32]  # x, y, n, params, threads
         bwd.argtypes = [
             ptr,
@@ -190,8 +191,9 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
             ptr,
             i32,
         ]  # g, x, grad_x, n, params, want, sums, threads
-        lims.argtypes = [ptr, ptr]  # params, (f(-inf), f(+inf))
+        lims.argtypes = subs.argtypes = [ptr, ptr]  # params, (f(-inf), f(+inf))
         fwd.restype = bwd.restype = lims.restype = None
+        subs.restype = i32
     return lib
 
 
@@ -281,6 +283,13 @@ def _param_grad(total: float, p: Tensor) -> Tensor:
     return torch.full(p.shape, total, dtype=p.dtype)
 
 
+def substitutes_limits(name: str, params: tuple[Tensor, ...]) -> bool:
+    """Whether the C forward puts the probed limits at ±inf for these parameters (where the formula's own
+    values there differ from them); elsewhere its loop skips that step."""
+    out = (ctypes.c_float * 2)()
+    return bool(getattr(_loaded(), f"{name}_substitutes")(_param_array(params), out))
+
+
 def probe_limits(name: str, params: tuple[Tensor, ...]) -> tuple[float, float]:
     """f(-inf) and f(+inf) as the C forward finds them (±max and ±max/2, the rule of ``autograd._limits``)."""
     out = (ctypes.c_float * 2)()
@@ -303,5 +312,6 @@ __all__ = [
     "reset",
     "set_cpu_kernels",
     "status",
+    "substitutes_limits",
     "use_cpu_kernels",
 ]
