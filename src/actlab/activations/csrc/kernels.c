@@ -567,7 +567,8 @@ static inline int gives_limits(vf ends, const float *lim) {
     static inline void NAME##_bwd_vec(const float *g, const float *x, float *gx, int64_t m, const vf *P,   \
                                       int want, vf *acc) {                                                  \
         vf d[5] = {ZERO}, xv = load(x, m);                                                                  \
-        NAME##_grad(load(g, m), CLAMP ? clamp_big(xv) : xv, P, d);                                          \
+        if (CLAMP && any_infinite(xv)) xv = clamp_big(xv); /* it changes only ±inf */                       \
+        NAME##_grad(load(g, m), xv, P, d);                                                                  \
         store(gx, d[0], m);                                                                                 \
         if (!want) return;                                                                                  \
         if (m < W) { /* the padded lanes of the last vector may give inf·0 */                               \
