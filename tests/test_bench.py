@@ -137,3 +137,17 @@ def test_allocator_preset_reruns_the_bench_with_its_environment(monkeypatch):
     ((argv, env),) = calls
     assert argv[1:] == ["-m", "actlab.bench", "--acts", "mish", "--json"]
     assert env["THP_MEM_ALLOC_ENABLE"] == "1"
+
+
+def test_ratio_to_the_native_op_cancels_a_drift_of_the_machine_between_rows():
+    # the machine got 20 % slower between the two rows: F.silu next to each says so
+    rows = [
+        bench.Row("mish", "actlab", fwdbwd_ms=12.0, silu_ms=12.0),
+        bench.Row("mish", "native", fwdbwd_ms=10.0, silu_ms=10.0),
+        bench.Row("smu", "actlab", fwdbwd_ms=15.0, silu_ms=10.0),
+    ]
+    ratios = bench._ratios(rows)
+    assert ratios[("mish", "actlab")] == (1.0, 1.0)  # not 12/10
+    assert ratios[("mish", "native")] == (1.0, 1.0)
+    vs_silu, vs_native = ratios[("smu", "actlab")]
+    assert vs_silu == 1.5 and math.isnan(vs_native)  # no native SMU

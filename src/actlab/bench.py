@@ -545,10 +545,12 @@ def _fmt(v: float, spec: str = ".2f") -> str:
 
 
 def _ratios(rows: list[Row]) -> dict[tuple[str, str], tuple[float, float]]:
-    """(act, impl) → (fwd+bwd time / native silu's timed next to it, / the act's native op's)."""
-    native = {r.act: r.fwdbwd_ms for r in rows if r.impl == "native"}
-    nan = math.nan
-    return {(r.act, r.impl): (r.fwdbwd_ms / r.silu_ms, r.fwdbwd_ms / native.get(r.act, nan)) for r in rows}
+    """(act, impl) → (fwd+bwd time / native silu's timed next to it, / the act's native op's). The second is
+    the quotient of the two rows' ×silu: each was timed next to its own F.silu, so a drift of the machine's
+    bandwidth between the rows cancels out."""
+    vs_silu = {(r.act, r.impl): r.fwdbwd_ms / r.silu_ms for r in rows}
+    native = {r.act: vs_silu[(r.act, r.impl)] for r in rows if r.impl == "native"}
+    return {key: (ratio, ratio / native.get(key[0], math.nan)) for key, ratio in vs_silu.items()}
 
 
 def format_table(result: BenchResult) -> str:
