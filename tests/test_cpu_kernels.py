@@ -248,17 +248,32 @@ def check_tails() -> None:
 
 
 @needs_c
-@pytest.mark.parametrize("name", ["silu", "mish", "swish", "tanhexp", "serf"])
+@pytest.mark.parametrize("name", ["silu", "mish", "swish", "tanhexp", "serf", "logish"])
 def test_exp_based_kernels_are_within_5e7_of_float64(name):
     """Down to x = -80 (values of 1e-33): below -86.6 exp is flushed to 0 (|values| < 2e-36)."""
     x = torch.cat(
         [torch.linspace(-80, 88, 336001), torch.logspace(-30, 1, 301), -torch.logspace(-30, 1, 301)]
     )
-    xd = x.double()
-    params = (torch.tensor(1.0),) if name == "swish" else ()
+    xd, one = x.double(), torch.tensor(1.0)
+    params = {"swish": (one,), "logish": (one, one)}.get(name, ())
     refs = {"silu": AF.silu, "mish": AF.mish, "tanhexp": AF.tanhexp, "serf": AF.serf}
-    ref = refs.get(name, lambda t: AF.swish(t, torch.tensor(1.0).double()))
-    assert _relative_error(cpu_kernels.forward(name, x, params), ref(xd)) < 5e-7
+    refs["swish"] = lambda t: AF.swish(t, one.double())
+    refs["logish"] = lambda t: AF.logish(t, one.double(), one.double())
+    assert _relative_error(cpu_kernels.forward(name, x, params), refs[name](xd)) < 5e-7
+
+
+@needs_c
+def test_logish_gradients_are_within_1e6_of_float64():
+    x = torch.cat(
+        [torch.linspace(-80, 88, 168001), torch.logspace(-30, 1, 301), -torch.logspace(-30, 1, 301)]
+    )
+    xd, g, one = x.double(), torch.ones_like(x), torch.tensor(1.0)
+    got = cpu_kernels.backward("logish", g, x, (one, one), (True, True, True))
+    want = AF.logish_bwd(g.double(), xd, one.double(), one.double())
+    # the x-gradient crosses 0 near x = -1.37 as the difference of two terms of ~0.2: relative to 0.1 there
+    assert _relative_error(got[0], want[0], torch.where(xd.abs() < 3, 0.1, 0.0)) < 1e-6
+    for got_p, want_p in zip(got[1:], want[1:], strict=True):  # sums over n in float32 blocks
+        torch.testing.assert_close(got_p.double(), want_p.sum().reshape(got_p.shape), rtol=1e-5, atol=0)
 
 
 @needs_c

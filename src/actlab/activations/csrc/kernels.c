@@ -125,9 +125,9 @@ static inline void sigmoid_pair(vf z, vf *s, vf *ss) {
     *ss = e * r * r;
 }
 
-/* log(1 + e) for 0 <= e <= 1 as 2·atanh(s), s = e/(2 + e): the odd series to s^15 (fused.log1p_unit). */
-static inline vf log1p_unit(vf e) {
-    vf s = e * recip(2.0f + e), s2 = s * s; /* 2 + e in [2, 3] */
+/* 2·atanh(s) for 0 <= s <= 1/3: the odd series to s^15 (fused.log1p_unit). */
+static inline vf atanh2_series(vf s) {
+    vf s2 = s * s;
     vf p = s2 * (1.0f / 15.0f) + 1.0f / 13.0f;
     p = s2 * p + 1.0f / 11.0f;
     p = s2 * p + 1.0f / 9.0f;
@@ -137,6 +137,9 @@ static inline vf log1p_unit(vf e) {
     p = s2 * p + 1.0f;
     return 2.0f * s * p;
 }
+
+/* log(1 + e) for 0 <= e <= 1 as 2·atanh(s), s = e/(2 + e). */
+static inline vf log1p_unit(vf e) { return atanh2_series(e * recip(2.0f + e)); /* 2 + e in [2, 3] */ }
 
 /* softplus(z) and sigma(z) from one exp of -|z|. */
 static inline void softplus_sigmoid(vf z, vf *sp, vf *sig) {
@@ -347,17 +350,23 @@ static inline void smooth_sqrt_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
 }
 SMOOTH_MAX_PAIR(smooth_max_sqrt, smu1, smooth_sqrt)
 
-/* Logish alpha·x·ln(1 + sigma(beta·x)). */
+/* Logish alpha·x·ln(1 + sigma(z)), z = beta·x. With E = e^-|z|, ln(1 + sigma) = 2·atanh(s) where
+   s = sigma/(2 + sigma) is 1/(3 + 2E) for z >= 0 and E/(2 + 3E) below: one division, not sigma's and then
+   s's. The backward's sigma(z)sigma(-z)/(1 + sigma(z)) is E/((1 + E)(2 + E)), or E/((1 + E)(1 + 2E)) below;
+   both come from one reciprocal of the product of the three divisors (in [2, 30]). */
 static inline vf logish_val(vf x, const vf *P) {
-    vf s, ss;
-    sigmoid_pair(P[1] * x, &s, &ss);
-    return P[0] * (x * log1p_unit(s));
+    vf z = P[1] * x, E = exp_below88(-absv(z));
+    vi right = z >= 0.0f;
+    vf s = sel(right, ONE, E) * recip(sel(right, 3.0f + 2.0f * E, 2.0f + 3.0f * E)); /* in [2, 5] */
+    return P[0] * (x * atanh2_series(s));
 }
 static inline void logish_grad(vf g, vf x, const vf *P, vf *d) {
-    vf bx = P[1] * x, s, pair;
-    sigmoid_pair(bx, &s, &pair);
-    vf log_term = log1p_unit(s), ss = pair * recip(1.0f + s), ga = g * P[0];
-    d[0] = ga * (log_term + mul0(bx, ss));
+    vf z = P[1] * x, E = exp_below88(-absv(z));
+    vi right = z >= 0.0f;
+    vf c = sel(right, 3.0f + 2.0f * E, 2.0f + 3.0f * E), b = sel(right, 2.0f + E, 1.0f + 2.0f * E);
+    vf eb = (1.0f + E) * b, inv = recip(c * eb);
+    vf log_term = atanh2_series(sel(right, ONE, E) * eb * inv), ss = E * c * inv, ga = g * P[0];
+    d[0] = ga * (log_term + mul0(z, ss));
     d[1] = g * (x * log_term);
     d[2] = ga * square_times(x * x, ss);
 }
