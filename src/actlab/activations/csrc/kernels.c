@@ -104,17 +104,30 @@ static inline vf exp_v(vf x) {
 static inline vf exp_below88(vf x) { return sel(x < -86.6f, ZERO, exp_core(MAXV(x, splat(-86.6f)))); }
 #endif
 
-/* exp(x) - 1 for x <= 0 without cancellation: the Taylor series to x^8 above -0.5 (relative error < 1.4e-8). */
-static inline vf expm1_neg(vf x) {
+/* 2^n for integral n in [-126, 127]. */
+static inline vf pow2i(vf n) {
+#if defined(__AVX512F__)
+    return (vf)_mm512_scalef_ps((__m512)ONE, (__m512)n);
+#else
+    return (vf)((__builtin_convertvector(n, vi) + 127) << 23);
+#endif
+}
+
+/* exp(x) - 1 for x <= 0 (or NaN) without cancellation: with x = n·ln 2 + r, |r| <= ln(2)/2, it is
+   2^n·expm1(r) + (2^n - 1), expm1(r) = r + r²·P(r) from the Taylor series to r^8 (relative error 6e-10);
+   where n = 0 that is expm1(r) itself, elsewhere |result| > 0.29 and the sum loses at most a bit. One
+   polynomial for every x, where a series near 0 and exp(x) - 1 beyond took two. -1 below -87. */
+static inline vf expm1_neg(vf x0) {
+    vf n, x = MAXV(x0, splat(-87.0f)), r = exp_reduce(x, &n);
     vf p = splat(1.0f / 40320.0f);
-    p = p * x + 1.0f / 5040.0f;
-    p = p * x + 1.0f / 720.0f;
-    p = p * x + 1.0f / 120.0f;
-    p = p * x + 1.0f / 24.0f;
-    p = p * x + 1.0f / 6.0f;
-    p = p * x + 0.5f;
-    vf series = (p * x) * x + x;
-    return sel(x > -0.5f, series, exp_below88(x) - 1.0f);
+    p = p * r + 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    vf em = (p * r) * r + r, scale = pow2i(n);
+    return em * scale + (scale - 1.0f);
 }
 
 /* sigma(z) and sigma(z)·sigma(-z) from one exp of -|z|. */
