@@ -230,6 +230,10 @@ static inline vf erf_v(vf s) {
 /* a·b, but 0 where either factor is 0 (functional.mul0). */
 static inline vf mul0(vf a, vf b) { return sel((a == 0.0f) | (b == 0.0f), ZERO, a * b); }
 
+/* a·b for a finite b that is 0 wherever a overflowed to ±inf (a read as ±max): 0 where b is 0, as mul0
+   gives, in two ops for its four (the zero may carry a sign). */
+static inline vf times_vanishing(vf a, vf b) { return MINV(MAXV(a, splat(-BIG)), splat(BIG)) * b; }
+
 /* sq·f for a square sq >= 0 that may overflow to inf and a finite f: 0 where f is 0, one op for mul0's four. */
 static inline vf square_times(vf sq, vf f) { return MINV(sq, splat(BIG)) * f; }
 
@@ -379,7 +383,7 @@ static inline void logish_grad(vf g, vf x, const vf *P, vf *d) {
     vf c = sel(right, 3.0f + 2.0f * E, 2.0f + 3.0f * E), b = sel(right, 2.0f + E, 1.0f + 2.0f * E);
     vf eb = (1.0f + E) * b, inv = recip(c * eb);
     vf log_term = atanh2_series(sel(right, ONE, E) * eb * inv), ss = E * c * inv, ga = g * P[0];
-    d[0] = ga * (log_term + mul0(z, ss));
+    d[0] = ga * (log_term + times_vanishing(z, ss)); /* ss = 0 where z = beta·x overflowed */
     d[1] = g * (x * log_term);
     d[2] = ga * square_times(x * x, ss);
 }
@@ -394,7 +398,7 @@ static inline void tanhexp_grad(vf g, vf x, const vf *P, vf *d) {
     (void)P;
     vf e = exp_v(x), m = expm1_neg(-2.0f * e);
     vf r = recip(2.0f + m), sech2 = 4.0f * (1.0f + m) * r * r;
-    d[0] = g * (-m * r + x * mul0(e, sech2));
+    d[0] = g * (-m * r + x * (MINV(e, splat(BIG)) * sech2)); /* sech2 = 0 where e^x overflowed (e >= 0) */
 }
 
 /* TanhSoft tanh(alpha·x + beta·e^(gamma·x))·ln(delta + e^x): tanh(w) = sign(w)·(-m/(2 + m)) and
