@@ -38,6 +38,7 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any
     "tanhsoft(learnable=True)",
     "tanhsoft(alpha=0.5, beta=0.0, gamma=1.0, delta=1.0)",
     "erfact",
+    "erfact(alpha=0.0, beta=2.0)",  # w = 0·e^(2x), where e^(2x) overflows from x = 44
     "serf",
     "pserf",
 ]

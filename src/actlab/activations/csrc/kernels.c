@@ -406,7 +406,7 @@ static inline void tanhexp_grad(vf g, vf x, const vf *P, vf *d) {
    e = e^(-|x - ln delta|) (fused._tanhsoft_fast_parts). */
 static inline void tanhsoft_parts(vf x, const vf *P, vf *e_gx, vf *w, vf *m, vf *log_term, vf *u, vf *e) {
     *e_gx = exp_v(P[2] * x);
-    *w = P[0] * x + mul0(P[1], *e_gx);
+    *w = P[0] * x + P[1] * MINV(*e_gx, splat(BIG)); /* beta = 0: 0 where e^(gamma·x) overflowed; else |w| > 9 */
     *m = expm1_neg(-2.0f * absv(*w));
     *u = x - P[4];
     *e = exp_below88(-absv(*u));
@@ -431,15 +431,16 @@ static inline void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
 }
 
 /* ErfAct x·erf(alpha·e^(beta·x)). */
-static inline vf erfact_val(vf x, const vf *P) { return x * erf_v(mul0(P[0], exp_v(P[1] * x))); }
+/* w = alpha·e^(beta·x) with e^(beta·x) read as max where it overflowed: 0 for alpha = 0, else erf(w) = ±1 either way. */
+static inline vf erfact_val(vf x, const vf *P) { return x * erf_v(P[0] * MINV(exp_v(P[1] * x), splat(BIG))); }
 static inline void erfact_grad(vf g, vf x, const vf *P, vf *d) {
-    vf e_bx = exp_v(P[1] * x), w = mul0(P[0], e_bx), erf_w, gs;
+    vf e_bx = exp_v(P[1] * x), w = mul0(P[0], e_bx), erf_w, gs; /* mul0: 0 for alpha = 0 even at a NaN input */
     erf_gauss(absv(w), &erf_w, &gs);
     erf_w = copysignv(erf_w, w);
-    vf k = 1.1283791670955126f * gs, k_w = mul0(w, k);
+    vf k = 1.1283791670955126f * gs, k_w = times_vanishing(w, k); /* k = 0 where w overflowed */
     d[0] = g * (erf_w + x * P[1] * k_w);
     d[1] = g * x * mul0(e_bx, k);
-    d[2] = g * square_times(x * x, k_w);
+    d[2] = g * mul0(x * x, k_w); /* 0 where alpha = 0, as the reference, even at a NaN input */
 }
 
 /* Serf x·erf(softplus(x)) and Pserf x·erf(gamma·softplus(delta·x)). */
