@@ -26,6 +26,9 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any
     "silu",
     "swish(learnable=True)",
     "mish",
+    "softplus",
+    "softplus(beta=2.0, threshold=10.0)",
+    "softplus(beta=-0.5)",
     "gelu",
     "smu(learnable_alpha=True)",
     "smu(alpha=0.25, mu=1e6)",
@@ -249,17 +252,18 @@ def check_tails() -> None:
 
 
 @needs_c
-@pytest.mark.parametrize("name", ["silu", "mish", "swish", "tanhexp", "serf", "logish"])
+@pytest.mark.parametrize("name", ["silu", "mish", "swish", "tanhexp", "serf", "logish", "softplus"])
 def test_exp_based_kernels_are_within_5e7_of_float64(name):
     """Down to x = -80 (values of 1e-33): below -86.6 exp is flushed to 0 (|values| < 2e-36)."""
     x = torch.cat(
         [torch.linspace(-80, 88, 336001), torch.logspace(-30, 1, 301), -torch.logspace(-30, 1, 301)]
     )
     xd, one = x.double(), torch.tensor(1.0)
-    params = {"swish": (one,), "logish": (one, one)}.get(name, ())
+    params = {"swish": (one,), "logish": (one, one), "softplus": (one, torch.tensor(20.0))}.get(name, ())
     refs = {"silu": AF.silu, "mish": AF.mish, "tanhexp": AF.tanhexp, "serf": AF.serf}
     refs["swish"] = lambda t: AF.swish(t, one.double())
     refs["logish"] = lambda t: AF.logish(t, one.double(), one.double())
+    refs["softplus"] = lambda t: AF.softplus(t, one.double(), torch.tensor(20.0).double())
     assert _relative_error(cpu_kernels.forward(name, x, params), refs[name](xd)) < 5e-7
 
 

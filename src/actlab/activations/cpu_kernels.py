@@ -42,6 +42,7 @@ KERNELS: dict[str, int] = {
     "silu": 0,
     "swish": 1,
     "mish": 0,
+    "softplus": 2,
     "gelu": 0,
     "smu": 2,
     "smooth_max_erf": 3,

@@ -285,6 +285,18 @@ static inline void mish_grad(vf g, vf x0, const vf *P, vf *d) {
     d[0] = g * sel(x > 20.0f, ONE, slope);
 }
 
+/* Softplus ln(1 + e^(beta·x))/beta, x itself above the threshold (of beta·x): its own limits. */
+static inline vf softplus_val(vf x, const vf *P) {
+    vf z = P[0] * x, sp, sig;
+    softplus_sigmoid(z, &sp, &sig);
+    return sel(z > P[1], x, sp * (1.0f / P[0])); /* 1/beta: once per call, hoisted out of the loop */
+}
+static inline void softplus_grad(vf g, vf x, const vf *P, vf *d) {
+    vf z = P[0] * x, s, ss;
+    sigmoid_pair(z, &s, &ss);
+    d[0] = g * sel(z > P[1], ONE, s); /* beta and the threshold are buffers: d[1], d[2] stay 0 */
+}
+
 #define GELU_ZERO 13.152186130069785f /* 9.3·sqrt(2): Phi(-x) and phi(x) flushed to 0 beyond */
 
 /* Phi(x) and exp(-x²/2) sharing one exp; exp(-x²/2) from x itself, erfc's factor from x/sqrt(2). */
@@ -631,6 +643,7 @@ static inline int gives_limits(vf ends, const float *lim) {
 DEFINE_KERNEL(silu, 0)
 DEFINE_KERNEL(swish, 1)
 DEFINE_KERNEL(mish, 0)
+DEFINE_KERNEL(softplus, 0)
 DEFINE_KERNEL(gelu, 0)
 DEFINE_KERNEL(smu, 1)
 DEFINE_KERNEL(smooth_max_erf, 1)
