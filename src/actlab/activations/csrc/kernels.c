@@ -1,6 +1,7 @@
 /* actlab's CPU kernels: each activation's float32 forward and backward as one pass over memory.
 
-   The formulas are those of fused.py's fast float32 forms (the same clamps, flushes and limits), written
+   The formulas are those of fused.py's fast float32 forms (the same clamps, flushes and limits; a few
+   rearranged or refitted for fewer ops, each said where), written
    with GCC's vector extensions on 16 floats at a time, so that the compiler emits whatever vector width the
    machine has (AVX-512, AVX2, SSE, NEON) without depending on the auto-vectoriser, which gave up on half of
    these loops. What inductor cannot give: an exp of ~10 vector ops (Cody-Waite reduction, degree-6
