@@ -145,6 +145,25 @@ def test_small_tensors_take_the_c_kernel_by_default(calls):
 
 
 @needs_c
+def test_a_c_served_call_skips_the_compiled_paths_dispatch(calls, monkeypatch):
+    """The C op calls the kernels directly: FusedKernel's forward and backward (and their checks) never run."""
+
+    def not_here(*args):
+        raise AssertionError("the compiled path's dispatch ran for a C-served call")
+
+    monkeypatch.setattr(fused.FusedKernel, "forward", not_here)
+    monkeypatch.setattr(fused.FusedKernel, "backward", not_here)
+    module = get_act("swish(learnable=True)")()
+    x = torch.randn(5000, requires_grad=True)
+    y = module(x)
+    y.sum().backward()
+    assert y.grad_fn.name() == "SwishCFusedFunctionBackward" and calls == {"forward": 1, "backward": 1}
+    with torch.no_grad():
+        module(x)  # no graph: the C forward alone
+    assert calls["forward"] == 2 and module.beta.grad is not None
+
+
+@needs_c
 def test_thread_count_changes_nothing_but_the_summation_order():
     module = get_act("swish(learnable=True)")()
     x = torch.randn(300_000) * 4

@@ -581,6 +581,7 @@ class FusedKernel:
         self._limits: OrderedDict[tuple, tuple[tuple[Tensor, ...], Tensor, Tensor]] = OrderedDict()
         self.function = _make_function(self)
         self.traced_function = _make_function(self, traced=True)
+        self.c_function = _make_c_function(kernel.name, self._eager_bwd)
 
     def _call(self, which: str, device: torch.device, *args):
         """The compiled ``which`` on ``args``; None when compiling fails or failed before."""
@@ -696,6 +697,28 @@ def _make_function(fk: FusedKernel, traced: bool = False) -> type[torch.autograd
     )
 
 
+def _make_c_function(name: str, eager_bwd: Callable) -> type[torch.autograd.Function]:
+    """The autograd op straight over a C kernel, for calls where ``cpu_kernels.applies`` held: no second
+    check and no compiled-path dispatch in either direction (~10 µs less per forward+backward)."""
+
+    def fn_forward(ctx, x: Tensor, *params: Tensor) -> Tensor:
+        ctx.save_for_backward(x, *params)
+        return cpu_kernels.forward(name, x, params)
+
+    def fn_backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, *params = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward: the eager ops record the graph
+            return eager_bwd(g, x, tuple(params), tuple(ctx.needs_input_grad))
+        return cpu_kernels.backward(name, g, x, tuple(params), tuple(ctx.needs_input_grad))
+
+    cls = "".join(part.capitalize() for part in name.split("_")) + "CFusedFunction"
+    return type(
+        cls,
+        (torch.autograd.Function,),
+        {"forward": staticmethod(fn_forward), "backward": staticmethod(fn_backward)},
+    )
+
+
 _FUSED: dict[str, FusedKernel] = {}
 _LIMITS_CACHE_SIZE = 256  # (parameter set, dtype, device) entries per kernel
 
@@ -711,7 +734,8 @@ def fused_kernel(kernel: Kernel) -> FusedKernel:
 _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 
 
-def _worth_it(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...]) -> bool:
+def _eligible(x: Tensor, params: tuple[Tensor, ...]) -> bool:
+    """Fused kernels may serve: on, a plain floating tensor, and not traced, exported or transformed."""
     if not _SETTINGS.enabled or not x.is_floating_point():
         return False
     if torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing():
@@ -720,7 +744,11 @@ def _worth_it(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...]) -> bool:
         return False
     if type(x) is not torch.Tensor or any(type(p) not in _PLAIN_TYPES for p in params):
         return False  # tensor subclasses (DTensor, FakeTensor, ...) keep the eager op
-    if torch._C._functorch.is_functorch_wrapped_tensor(x):  # vmap, grad transforms
+    return not torch._C._functorch.is_functorch_wrapped_tensor(x)  # vmap, grad transforms
+
+
+def _worth_it(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...]) -> bool:
+    if not _eligible(x, params):
         return False
     # a C kernel is faster than the eager ops at any size (256 elements: 62 against 227 µs for mish's f+b)
     return x.numel() >= _SETTINGS.min_numel or cpu_kernels.applies(kernel.name, x, params)
@@ -737,11 +765,13 @@ def fused_call(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs_grad
     """``kernel(x, *params)`` through fused kernels, or None where the fused path does not apply."""
     if _under_outer_compile(x):
         return fused_kernel(kernel).traced(x, params, needs_grad)
-    if not _worth_it(kernel, x, params):
+    if not _eligible(x, params):
         return None
     fk = fused_kernel(kernel)
-    if (kernel.name, x.device.type) in _SETTINGS.failed and not cpu_kernels.applies(kernel.name, x, params):
-        return None  # compiling failed before: the eager op (a C kernel does not depend on inductor)
+    if cpu_kernels.applies(kernel.name, x, params):  # checked once: the C op goes straight to the kernels
+        return fk.c_function.apply(x, *params) if needs_grad else cpu_kernels.forward(kernel.name, x, params)
+    if x.numel() < _SETTINGS.min_numel or (kernel.name, x.device.type) in _SETTINGS.failed:
+        return None  # small, or compiling failed before: the eager op
     if needs_grad:
         return fk.function.apply(x, *params)
     return fk.forward(x, params)
