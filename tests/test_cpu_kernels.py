@@ -146,7 +146,7 @@ def test_small_tensors_take_the_c_kernel_by_default(calls):
 
 @needs_c
 def test_a_c_served_call_skips_the_compiled_paths_dispatch(calls, monkeypatch):
-    """The C op calls the kernels directly: FusedKernel's forward and backward (and their checks) never run."""
+    """The C op calls the kernels directly: FusedKernel's forward and backward (and checks) never run."""
 
     def not_here(*args):
         raise AssertionError("the compiled path's dispatch ran for a C-served call")
