@@ -72,6 +72,9 @@ def test_model_bench_ratios_to_relu(capsys):
     assert all(not r["error"] and math.isfinite(r["ratio_to_relu"]) for r in rows.values())
     for row in rows.values():  # each ratio is against the ReLU step timed next to that row
         assert row["relu_ms"] > 0 and row["ratio_to_relu"] == pytest.approx(row["step_ms"] / row["relu_ms"])
+        if row["act"] != "relu":  # the passes' own ratios bracket the reported one
+            lo, hi = row["ratio_range"]
+            assert lo <= row["ratio_to_relu"] * (1 + 1e-9) and row["ratio_to_relu"] <= hi * (1 + 1e-9)
 
 
 def test_paired_timer_alternates_its_passes():

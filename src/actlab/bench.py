@@ -251,9 +251,10 @@ def _timer(fn: Callable[[], Any], cfg: BenchConfig) -> float:
     return min(timer.blocked_autorange(min_run_time=budget).median for _ in range(TIMING_PASSES))
 
 
-def _paired_timer(fn: Callable[[], Any], ref: Callable[[], Any], cfg: BenchConfig) -> tuple[float, float]:
-    """Median seconds per call of ``fn`` and of ``ref``, timed in alternating passes (the smallest of three
-    medians each), so that both see the same drift of a shared machine and their ratio keeps steady."""
+def _paired_passes(
+    fn: Callable[[], Any], ref: Callable[[], Any], cfg: BenchConfig
+) -> tuple[list[float], list[float]]:
+    """Median seconds per call of ``fn`` and of ``ref`` in each of TIMING_PASSES alternating passes."""
     clock = time.process_time if cfg.timer == "process" else time.perf_counter
     timers = [
         benchmark.Timer(stmt="fn()", globals={"fn": f}, num_threads=torch.get_num_threads(), timer=clock)
@@ -264,7 +265,14 @@ def _paired_timer(fn: Callable[[], Any], ref: Callable[[], Any], cfg: BenchConfi
     for _ in range(TIMING_PASSES):
         for i in (1, 0):
             medians[i].append(timers[i].blocked_autorange(min_run_time=budget).median)
-    return min(medians[0]), min(medians[1])
+    return medians[0], medians[1]
+
+
+def _paired_timer(fn: Callable[[], Any], ref: Callable[[], Any], cfg: BenchConfig) -> tuple[float, float]:
+    """Median seconds per call of ``fn`` and of ``ref``, timed in alternating passes (the smallest of three
+    medians each), so that both see the same drift of a shared machine and their ratio keeps steady."""
+    fn_s, ref_s = _paired_passes(fn, ref, cfg)
+    return min(fn_s), min(ref_s)
 
 
 def copy_roofline(x: Tensor, cfg: BenchConfig) -> dict[str, float]:
@@ -395,6 +403,9 @@ class ModelRow:
     step_ms: float = math.nan
     relu_ms: float = math.nan  # ReLU's step, timed in passes alternating with this row's
     ratio_to_relu: float = math.nan
+    # the smallest and largest ratio of one pass to its neighbouring ReLU pass: the machine's noise, in which
+    # ratio_to_relu (smallest step / smallest ReLU step) always lies
+    ratio_range: tuple[float, float] = (math.nan, math.nan)
     error: str = ""
 
 
@@ -453,9 +464,11 @@ def bench_model(cfg: BenchConfig) -> list[ModelRow]:
                 if relu_step is None:
                     row.step_ms = _timer(step, cfg) * 1e3
                 else:
-                    step_s, relu_s = _paired_timer(step, relu_step, cfg)
-                    row.step_ms, row.relu_ms = step_s * 1e3, relu_s * 1e3
-                    row.ratio_to_relu = step_s / relu_s
+                    steps, relus = _paired_passes(step, relu_step, cfg)
+                    row.step_ms, row.relu_ms = min(steps) * 1e3, min(relus) * 1e3
+                    row.ratio_to_relu = min(steps) / min(relus)
+                    per_pass = [a / b for a, b in zip(steps, relus, strict=True)]
+                    row.ratio_range = (min(per_pass), max(per_pass))
             except Exception as err:
                 row.error = _short(err)
             rows.append(row)
@@ -584,13 +597,17 @@ def format_table(result: BenchResult) -> str:
             )
     if result.model_rows:
         lines.append(f"# training step of {c['model']}, batch {c['batch']}")
-        lines.append("# ×relu: against ReLU's step timed in passes alternating with the row's (relu ms)")
-        lines.append(f"{'act':24s} {'impl':9s} {'step ms':>9s} {'relu ms':>9s} {'×relu':>6s}")
+        lines.append("# ×relu: against ReLU's step timed in passes alternating with the row's (relu ms);")
+        lines.append(f"# passes: the range of the {TIMING_PASSES} passes' own ratios (the machine's noise)")
+        lines.append(f"{'act':24s} {'impl':9s} {'step ms':>9s} {'relu ms':>9s} {'×relu':>6s} {'passes':>11s}")
         for row in result.model_rows:
+            lo, hi = row.ratio_range
+            spread = "-" if math.isnan(lo) else f"{lo:.2f}–{hi:.2f}"
             tail = (
                 f"error: {row.error}"
                 if row.error
-                else f"{_fmt(row.step_ms):>9s} {_fmt(row.relu_ms):>9s} {_fmt(row.ratio_to_relu):>6s}"
+                else f"{_fmt(row.step_ms):>9s} {_fmt(row.relu_ms):>9s} {_fmt(row.ratio_to_relu):>6s} "
+                f"{spread:>11s}"
             )
             lines.append(f"{row.act:24s} {row.impl:9s} {tail}")
     return "\n".join(lines)
