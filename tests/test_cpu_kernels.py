@@ -40,6 +40,7 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any
     "tanhexp",
     "tanhsoft(learnable=True)",
     "tanhsoft(alpha=0.5, beta=0.0, gamma=1.0, delta=1.0)",
+    "tanhsoft(alpha=0.0, beta=1e-38, gamma=1.0, delta=1.0)",  # beta·e^x is inf past x = 88.7, not beta·max
     "erfact",
     "erfact(alpha=0.0, beta=2.0)",  # w = 0·e^(2x), where e^(2x) overflows from x = 44
     "serf",

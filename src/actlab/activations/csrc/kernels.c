@@ -10,8 +10,8 @@
 
    Conventions: MAXV/MINV have the semantics of a < b ? b : a, so NaN propagates. Parameters arrive as an
    array of four floats. The forward probes the +-inf limits of kernels whose formula does not give them
-   (four scalars, once per call) and puts them in where the formula's values at +-inf differ; the backward of those kernels clamps x to +-FLT_MAX first, as the
-   reference backward does. Parameter gradients are double sums of float32 partial sums over blocks of
+   (four scalars, once per call) and puts them in where the formula's values at +-inf differ; the backward
+   of those kernels clamps x to +-FLT_MAX first, as the reference backward does. Parameter gradients are double sums of float32 partial sums over blocks of
    BLOCK elements. Products a*b + c are contracted into FMAs (-ffp-contract=fast). */
 #include <stdint.h>
 #include <string.h>
@@ -233,6 +233,10 @@ static inline vf mul0(vf a, vf b) { return sel((a == 0.0f) | (b == 0.0f), ZERO, 
    gives, in two ops for its four (the zero may carry a sign). */
 static inline vf times_vanishing(vf a, vf b) { return MINV(MAXV(a, splat(-BIG)), splat(BIG)) * b; }
 
+/* c·v for a parameter c splat over the vector: 0 where c is 0 (even where v is inf), as mul0 gives; the
+   compare of c is the same for every vector, so the loop keeps one select and one multiply of mul0's four. */
+static inline vf scalar_times(vf c, vf v) { return sel(c == 0.0f, ZERO, c * v); }
+
 /* sq·f for a square sq >= 0 that may overflow to inf and a finite f: 0 where f is 0, one op for mul0's four. */
 static inline vf square_times(vf sq, vf f) { return MINV(sq, splat(BIG)) * f; }
 
@@ -417,7 +421,7 @@ static inline void tanhexp_grad(vf g, vf x, const vf *P, vf *d) {
    e = e^(-|x - ln delta|) (fused._tanhsoft_fast_parts). */
 static inline void tanhsoft_parts(vf x, const vf *P, vf *e_gx, vf *w, vf *m, vf *log_term, vf *u, vf *e) {
     *e_gx = exp_v(P[2] * x);
-    *w = P[0] * x + P[1] * MINV(*e_gx, splat(BIG)); /* beta = 0: 0 where e^(gamma·x) overflowed; else |w| > 9 */
+    *w = P[0] * x + scalar_times(P[1], *e_gx); /* beta = 0: 0 even where e^(gamma·x) overflowed */
     *m = expm1_neg(-2.0f * absv(*w));
     *u = x - P[4];
     *e = exp_below88(-absv(*u));
@@ -442,8 +446,7 @@ static inline void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
 }
 
 /* ErfAct x·erf(alpha·e^(beta·x)). */
-/* w = alpha·e^(beta·x) with e^(beta·x) read as max where it overflowed: 0 for alpha = 0, else erf(w) = ±1 either way. */
-static inline vf erfact_val(vf x, const vf *P) { return x * erf_v(P[0] * MINV(exp_v(P[1] * x), splat(BIG))); }
+static inline vf erfact_val(vf x, const vf *P) { return x * erf_v(scalar_times(P[0], exp_v(P[1] * x))); }
 static inline void erfact_grad(vf g, vf x, const vf *P, vf *d) {
     vf e_bx = exp_v(P[1] * x), w = mul0(P[0], e_bx), erf_w, gs; /* mul0: 0 for alpha = 0 even at a NaN input */
     erf_gauss(absv(w), &erf_w, &gs);
