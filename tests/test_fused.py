@@ -326,17 +326,20 @@ def test_user_errors_are_raised_not_swallowed(monkeypatch):
 
 def test_where_the_fast_path_is_skipped(monkeypatch):
     x, mish = torch.randn(1000), KERNELS["mish"]
-    assert fused._worth_it(mish, x, ())
+    assert fused._path(mish, x, ()) == "compiled"  # C kernels are off in this file
     with fused.use_fused(True, min_numel=1001):
-        assert not fused._worth_it(mish, x, ())
+        assert fused._path(mish, x, ()) is None
         with cpu_kernels.use_cpu_kernels(True):  # a C kernel serves any size
-            assert fused._worth_it(mish, x, ()) == (cpu_kernels.library() is not None)
-            assert not fused._worth_it(KERNELS["pau"], x, ())  # no C kernel: the threshold holds
+            assert fused._path(mish, x, ()) == ("c" if cpu_kernels.library() is not None else None)
+            assert fused._path(KERNELS["pau"], x, ()) is None  # no C kernel: the threshold holds
+    monkeypatch.setitem(fused._SETTINGS.failed, ("mish", "cpu"), "compiling failed")
+    assert fused._path(mish, x, ()) is None  # the eager op after a failed compile
+    monkeypatch.delitem(fused._SETTINGS.failed, ("mish", "cpu"))
     with fused.use_fused(False):
-        assert not fused._worth_it(mish, x, ())
-    assert not fused._worth_it(mish, torch.arange(1000), ())
+        assert fused._path(mish, x, ()) is None
+    assert fused._path(mish, torch.arange(1000), ()) is None
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
-    assert not fused._worth_it(mish, x, ())
+    assert fused._path(mish, x, ()) is None
 
 
 def test_small_tensors_take_the_eager_op_by_default():

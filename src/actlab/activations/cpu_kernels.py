@@ -5,7 +5,7 @@
 instead of Sleef's, the parameter-gradient sums in the same pass, and a plain C call instead of dynamo's
 guards and inductor's wrapper. It is compiled once per machine with the system C compiler
 (``-O3 -march=native``, OpenMP where available), cached on disk (``ACTLAB_KERNEL_CACHE``, default
-``~/.cache/actlab/kernels``), and loaded with ctypes. ``FusedKernel`` asks ``applies`` first; where a
+``~/.cache/actlab/kernels``), and loaded with ctypes. ``fused.fused_call`` asks ``applies`` first; where a
 kernel does not apply (another device or dtype, a strided input, per-channel parameters, no C compiler)
 the compiled inductor kernels run instead. ``ACTLAB_CPU_KERNELS=0`` or ``set_cpu_kernels(False)``
 switch it off.

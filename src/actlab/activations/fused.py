@@ -600,10 +600,8 @@ class FusedKernel:
             return _failed(key, err)
 
     def forward(self, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
-        """Fused ``evaluate``: the C kernel where one applies, else the compiled one; the eager one if
-        compiling fails (then it raises the user's errors)."""
-        if cpu_kernels.applies(self.kernel.name, x, params):
-            return cpu_kernels.forward(self.kernel.name, x, params)  # probes its own limits
+        """Fused ``evaluate`` by the compiled kernel (``fused_call`` sends C-served calls to the C op); the
+        eager one if compiling fails (then it raises the user's errors)."""
         lims = self._formula_gives_limits(x) or self.limits(x, params)
         y = None if lims is None else self._call("forward", x.device, x, *lims, *params)
         return self._eager_fwd(x, params) if y is None else y
@@ -652,11 +650,9 @@ class FusedKernel:
     def backward(
         self, g: Tensor, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]
     ) -> tuple[Tensor | None, ...]:
-        """Fused ``evaluate_backward`` (the C kernel where one applies); eager for double backward (it must
-        record its ops)."""
+        """Fused ``evaluate_backward`` by the compiled kernel; eager for double backward (it must record its
+        ops)."""
         if not torch.is_grad_enabled():
-            if cpu_kernels.applies(self.kernel.name, x, params):
-                return cpu_kernels.backward(self.kernel.name, g, x, params, needs)
             grads = self._call("backward", x.device, needs, g, x, *params)
             if grads is not None:
                 return tuple(grads)
@@ -747,11 +743,16 @@ def _eligible(x: Tensor, params: tuple[Tensor, ...]) -> bool:
     return not torch._C._functorch.is_functorch_wrapped_tensor(x)  # vmap, grad transforms
 
 
-def _worth_it(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...]) -> bool:
+def _path(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...]) -> str | None:
+    """Which fused path serves this call: "c", "compiled", or None (the eager op)."""
     if not _eligible(x, params):
-        return False
+        return None
     # a C kernel is faster than the eager ops at any size (256 elements: 62 against 227 µs for mish's f+b)
-    return x.numel() >= _SETTINGS.min_numel or cpu_kernels.applies(kernel.name, x, params)
+    if cpu_kernels.applies(kernel.name, x, params):
+        return "c"
+    if x.numel() < _SETTINGS.min_numel or (kernel.name, x.device.type) in _SETTINGS.failed:
+        return None  # small (the compiled call's ~85 µs do not pay), or compiling failed before
+    return "compiled"
 
 
 def _under_outer_compile(x: Tensor) -> bool:
@@ -765,13 +766,12 @@ def fused_call(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs_grad
     """``kernel(x, *params)`` through fused kernels, or None where the fused path does not apply."""
     if _under_outer_compile(x):
         return fused_kernel(kernel).traced(x, params, needs_grad)
-    if not _eligible(x, params):
+    path = _path(kernel, x, params)
+    if path is None:
         return None
     fk = fused_kernel(kernel)
-    if cpu_kernels.applies(kernel.name, x, params):  # checked once: the C op goes straight to the kernels
+    if path == "c":  # applies was checked once: the C op goes straight to the kernels
         return fk.c_function.apply(x, *params) if needs_grad else cpu_kernels.forward(kernel.name, x, params)
-    if x.numel() < _SETTINGS.min_numel or (kernel.name, x.device.type) in _SETTINGS.failed:
-        return None  # small, or compiling failed before: the eager op
     if needs_grad:
         return fk.function.apply(x, *params)
     return fk.forward(x, params)
