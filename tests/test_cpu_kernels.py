@@ -50,6 +50,7 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any
 needs_c = pytest.mark.skipif(
     cpu_kernels.library() is None, reason=f"no C kernels here: {cpu_kernels.status()}"
 )
+needs_cc = pytest.mark.skipif(cpu_kernels.compiler() is None, reason="no C compiler")
 
 
 def extreme_inputs(n_random: int = 2000, seed: int = 0) -> torch.Tensor:
@@ -351,20 +352,18 @@ def test_the_library_is_built_once_and_then_loaded_from_the_cache(fresh_build, m
     assert str(built[0]) in cpu_kernels.status()
 
 
+@needs_cc
 def test_a_failing_flag_set_falls_back_to_the_next(fresh_build, monkeypatch):
-    if cpu_kernels.compiler() is None:
-        pytest.skip("no C compiler")
     monkeypatch.setattr(cpu_kernels, "OPTIONAL_FLAGS", (["-fno-such-flag"], []))
     assert cpu_kernels.library() is not None
     assert cpu_kernels.status().endswith("(no optional flags)")
 
 
+@needs_cc
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 flags")
 @pytest.mark.parametrize("flags", [["-march=x86-64-v3", "-fopenmp"], ["-march=x86-64", "-fopenmp"]])
 def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags):
     """AVX2 (most laptops) and SSE2 builds take the portable min/max, reciprocal and exp: the same results."""
-    if cpu_kernels.compiler() is None:
-        pytest.skip("no C compiler")
     monkeypatch.setattr(cpu_kernels, "OPTIONAL_FLAGS", (flags,))
     assert cpu_kernels.library() is not None and cpu_kernels.status().endswith(f"({' '.join(flags)})")
     x = extreme_inputs(n_random=500)

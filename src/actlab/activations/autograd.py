@@ -127,12 +127,4 @@ def _make_function(kernel: Kernel) -> type[torch.autograd.Function]:
         x, *params = ctx.saved_tensors
         return evaluate_backward(backward, g, x, tuple(params), tuple(ctx.needs_input_grad))
 
-    name = "".join(part.capitalize() for part in kernel.name.split("_")) + "Function"
-    return type(
-        name,
-        (torch.autograd.Function,),
-        {
-            "forward": staticmethod(fn_forward),
-            "backward": staticmethod(fn_backward),
-        },
-    )
+    return _fused.autograd_op(kernel.name, "Function", fn_forward, fn_backward)

@@ -670,6 +670,16 @@ def _failed(key: tuple[str, str], err: Exception) -> None:
     return None
 
 
+def autograd_op(
+    kernel_name: str, kind: str, fn_forward: Callable, fn_backward: Callable
+) -> type[torch.autograd.Function]:
+    """An ``autograd.Function`` subclass named after the kernel (smooth_max_erf, "FusedFunction" →
+    SmoothMaxErfFusedFunction: the name its grad_fn shows)."""
+    name = "".join(part.capitalize() for part in kernel_name.split("_")) + kind
+    methods = {"forward": staticmethod(fn_forward), "backward": staticmethod(fn_backward)}
+    return type(name, (torch.autograd.Function,), methods)
+
+
 def _make_function(fk: FusedKernel, traced: bool = False) -> type[torch.autograd.Function]:
     """The autograd op over the compiled kernels, or (``traced``) over their Python for an outer compile."""
 
@@ -684,12 +694,8 @@ def _make_function(fk: FusedKernel, traced: bool = False) -> type[torch.autograd
             return tuple(fk._python["backward"](needs, g, x, *params))
         return fk.backward(g, x, tuple(params), needs)
 
-    kind = "TracedFunction" if traced else "FusedFunction"
-    name = "".join(part.capitalize() for part in fk.kernel.name.split("_")) + kind
-    return type(
-        name,
-        (torch.autograd.Function,),
-        {"forward": staticmethod(fn_forward), "backward": staticmethod(fn_backward)},
+    return autograd_op(
+        fk.kernel.name, "TracedFunction" if traced else "FusedFunction", fn_forward, fn_backward
     )
 
 
@@ -707,12 +713,7 @@ def _make_c_function(name: str, eager_bwd: Callable) -> type[torch.autograd.Func
             return eager_bwd(g, x, tuple(params), tuple(ctx.needs_input_grad))
         return cpu_kernels.backward(name, g, x, tuple(params), tuple(ctx.needs_input_grad))
 
-    cls = "".join(part.capitalize() for part in name.split("_")) + "CFusedFunction"
-    return type(
-        cls,
-        (torch.autograd.Function,),
-        {"forward": staticmethod(fn_forward), "backward": staticmethod(fn_backward)},
-    )
+    return autograd_op(name, "CFusedFunction", fn_forward, fn_backward)
 
 
 _FUSED: dict[str, FusedKernel] = {}
@@ -791,6 +792,7 @@ __all__ = [
     "FAST_FP32",
     "OWN_LIMITS",
     "FusedKernel",
+    "autograd_op",
     "describe",
     "erf_fast",
     "erfc_fast",
