@@ -57,16 +57,17 @@ static inline vf sqrtv(vf x) {
 #define INF splat(INFINITY)
 #define BIG 3.4028234663852886e38f
 
-/* exp(r) for |r| <= ln(2)/2: degree 6, Horner, fitted towards minimax for relative error (1.9e-9; 1.2 ulp
-   evaluated in float32), three ops fewer than Cephes' 1 + r + r²·P(r) of degree 7. */
-static inline vf exp_reduced(vf r) {
-    vf p = splat(0.001383653492666781f);
-    p = p * r + 0.008375054225325584f;
-    p = p * r + 0.04166824370622635f;
-    p = p * r + 0.16666416823863983f;
-    p = p * r + 0.49999991059303284f;
-    p = p * r + 1.0f;
-    return p * r + 1.0f;
+/* c·exp(r) for |r| <= ln(2)/2 and a constant c (a power of 2, folded into the coefficients, so that a
+   caller's factor such as -2 costs no op): degree 6, Horner, fitted towards minimax for relative error
+   (1.9e-9; 1.2 ulp evaluated in float32), three ops fewer than Cephes' 1 + r + r²·P(r) of degree 7. */
+static inline vf exp_reduced_times(vf r, float c) {
+    vf p = splat(0.001383653492666781f * c);
+    p = p * r + 0.008375054225325584f * c;
+    p = p * r + 0.04166824370622635f * c;
+    p = p * r + 0.16666416823863983f * c;
+    p = p * r + 0.49999991059303284f * c;
+    p = p * r + c;
+    return p * r + c;
 }
 
 /* n = round(x/ln 2) and r = x - n·ln 2 (Cody-Waite: ln 2 in two parts), for |x| < 2^21. */
@@ -77,33 +78,39 @@ static inline vf exp_reduce(vf x, vf *n) {
 }
 
 #if defined(__AVX512F__)
-/* exp(x) for -86.6 <= x <= 88.72: exp(r) scaled by 2^n in one vscalefps (no intermediate overflow at
+/* c·exp(x) for -86.6 <= x <= 88.72: exp(r) scaled by 2^n in one vscalefps (no intermediate overflow at
    n = 128, where exp(r) < 1). Relative error < 2 ulp. */
-static inline vf exp_core(vf x) {
+static inline vf exp_core_times(vf x, float c) {
     vf n, r = exp_reduce(x, &n);
-    return (vf)_mm512_scalef_ps((__m512)exp_reduced(r), (__m512)n);
+    return (vf)_mm512_scalef_ps((__m512)exp_reduced_times(r, c), (__m512)n);
 }
+static inline vf exp_core(vf x) { return exp_core_times(x, 1.0f); }
 /* exp(x) for any x (NaN kept): vscalefps gives inf past 88.72 and the subnormals and 0 below -87.3 itself,
    so only x is clamped (to [-104, 89], where 2^(n-1) is exactly representable for scalef). */
 static inline vf exp_v(vf x) { return exp_core(MINV(MAXV(x, splat(-104.0f)), splat(89.0f))); }
-static inline vf exp_below88(vf x) { return exp_core(MAXV(x, splat(-104.0f))); }
+/* c·exp(x) for x <= 88.72 (or NaN), |c| <= 2: clamped at -105, where even 2·exp(x) rounds to 0. */
+static inline vf exp_below88_times(vf x, float c) { return exp_core_times(MAXV(x, splat(-105.0f)), c); }
 #else
-/* exp(x) for -86.6 <= x <= 88.72 (the caller clamps): 2·exp(r) times 2^(n-1) from the exponent bits
+/* c·exp(x) for -86.6 <= x <= 88.72 (the caller clamps): 2c·exp(r) times 2^(n-1) from the exponent bits
    (n - 1 stays in the normal range at both ends). Relative error < 2 ulp. */
-static inline vf exp_core(vf x) {
+static inline vf exp_core_times(vf x, float c) {
     vf n, r = exp_reduce(x, &n);
     vi e = (__builtin_convertvector(n, vi) + 126) << 23;
-    return (2.0f * exp_reduced(r)) * (vf)e;
+    return exp_reduced_times(r, 2.0f * c) * (vf)e;
 }
+static inline vf exp_core(vf x) { return exp_core_times(x, 1.0f); }
 /* exp(x) for any x: inf above 88.72, 0 below -86.6 (where exp leaves float32's normal range); NaN kept. */
 static inline vf exp_v(vf x) {
     vf v = exp_core(MINV(MAXV(x, splat(-86.6f)), splat(88.72f)));
     v = sel(x > 88.72f, INF, v);
     return sel(x < -86.6f, ZERO, v);
 }
-/* exp(x) for x <= 88.72 (or NaN): 0 below -86.6; two ops cheaper than exp_v. */
-static inline vf exp_below88(vf x) { return sel(x < -86.6f, ZERO, exp_core(MAXV(x, splat(-86.6f)))); }
+/* c·exp(x) for x <= 88.72 (or NaN): 0 below -86.6; two ops cheaper than exp_v. */
+static inline vf exp_below88_times(vf x, float c) {
+    return sel(x < -86.6f, ZERO, exp_core_times(MAXV(x, splat(-86.6f)), c));
+}
 #endif
+static inline vf exp_below88(vf x) { return exp_below88_times(x, 1.0f); }
 
 /* 2^n for integral n in [-126, 127]. */
 static inline vf pow2i(vf n) {
@@ -114,22 +121,34 @@ static inline vf pow2i(vf n) {
 #endif
 }
 
-/* exp(x) - 1 for x <= 0 (or NaN) without cancellation: with x = n·ln 2 + r, |r| <= ln(2)/2, it is
-   2^n·expm1(r) + (2^n - 1), expm1(r) = r + r²·P(r) from the Taylor series to r^8 (relative error 6e-10);
-   where n = 0 that is expm1(r) itself, elsewhere |result| > 0.29 and the sum loses at most a bit. One
-   polynomial for every x, where a series near 0 and exp(x) - 1 beyond took two. -1 below -87. */
-static inline vf expm1_neg(vf x0) {
-    vf n, x = MAXV(x0, splat(-87.0f)), r = exp_reduce(x, &n);
-    vf p = splat(1.0f / 40320.0f);
-    p = p * r + 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    vf em = (p * r) * r + r, scale = pow2i(n);
-    return em * scale + (scale - 1.0f);
+/* exp(x) - 1 and exp(x) for -87 <= x <= 0 (or NaN) from one reduction: with x = n·ln 2 + r, |r| <= ln(2)/2
+   and em = expm1(r) = r + r²·P(r), exp(x) - 1 is 2^n·em + (2^n - 1) and exp(x) is 2^n·em + 2^n, one FMA
+   each, both at full relative precision (1 - tanh² from exp(x) - 1 would lose it where exp(x) is tiny).
+   Where n = 0, exp(x) - 1 is em itself; elsewhere |exp(x) - 1| > 0.29 and the sum loses at most a bit, so
+   one polynomial serves every x, where a series near 0 and exp(x) - 1 beyond took two. P has degree 4,
+   fitted for relative error (1.3e-8; the Taylor series needs degree 6 for as much). */
+typedef struct {
+    vf em, scale; /* expm1(r) and 2^n */
+} exp_parts;
+static inline exp_parts exp_parts_core(vf x) {
+    vf n, r = exp_reduce(x, &n);
+    vf p = splat(0.00138824712485075f);
+    p = p * r + 0.008366495370864868f;
+    p = p * r + 0.04166720062494278f;
+    p = p * r + 0.1666654348373413f;
+    p = p * r + 0.4999999701976776f;
+    return (exp_parts){(p * r) * r + r, pow2i(n)};
 }
+/* The same for any x <= 0: below -87 exp(x) is 0 and exp(x) - 1 is -1 (a select: letting 2^n go subnormal
+   costs more, as every op on a subnormal does here). */
+static inline exp_parts exp_parts_neg(vf x) {
+    exp_parts parts = exp_parts_core(MAXV(x, splat(-87.0f)));
+    parts.scale = sel(x < -87.0f, ZERO, parts.scale);
+    return parts;
+}
+static inline vf exp_of(exp_parts p) { return p.em * p.scale + p.scale; }
+/* 1 - exp(x), the sum negated (one FNMA), with +0 at x = 0 as -expm1 gives. */
+static inline vf one_minus_exp_of(exp_parts p) { return (1.0f - p.scale) - p.em * p.scale; }
 
 /* sigma(z) and sigma(z)·sigma(-z) from one exp of -|z|. */
 static inline void sigmoid_pair(vf z, vf *s, vf *ss) {
@@ -403,39 +422,50 @@ static inline void logish_grad(vf g, vf x, const vf *P, vf *d) {
     d[2] = ga * square_times(x * x, ss);
 }
 
-/* TanhExp x·tanh(e^x): tanh(w) = -m/(2 + m) and sech²(w) = 4(1 + m)/(2 + m)², m = expm1(-2w), w >= 0. */
+/* TanhExp x·tanh(e^x): with q = e^(-2w), w = e^x, tanh(w) = (1 - q)/(1 + q) and sech²(w) = 4q/(1 + q)²,
+   1 - q and q from one reduction. x is clamped at 3.77 (w = 43.4, so -2w >= -86.8 needs no clamp of its own):
+   tanh(w) is 1 in float32 from w = 9 on, and x·w·sech²(w) < 4e-36 beyond, 0 next to tanh(w) = 1. */
+#define TANHEXP_FLAT 3.77f
 static inline vf tanhexp_val(vf x, const vf *P) {
     (void)P;
-    vf m = expm1_neg(-2.0f * exp_v(x));
-    return x * ((0.0f - m) * recip(2.0f + m)); /* 2 + m in [1, 2]; 0 - m: tanh(+0) is +0, not -0 */
+    /* the -2 folded into the exp's polynomial; below x = -105 even -2w rounds to 0 */
+    exp_parts q = exp_parts_core(exp_below88_times(MINV(x, splat(TANHEXP_FLAT)), -2.0f));
+    vf one_minus_q = one_minus_exp_of(q);                   /* +0 at w = 0: tanh(+0) is +0 */
+    return x * (one_minus_q * recip(2.0f - one_minus_q)); /* 1 + q in [1, 2] */
 }
 static inline void tanhexp_grad(vf g, vf x, const vf *P, vf *d) {
     (void)P;
-    vf e = exp_v(x), m = expm1_neg(-2.0f * e);
-    vf r = recip(2.0f + m), sech2 = 4.0f * (1.0f + m) * r * r;
-    d[0] = g * (-m * r + x * (MINV(e, splat(BIG)) * sech2)); /* sech2 = 0 where e^x overflowed (e >= 0) */
+    vf flat = MINV(x, splat(TANHEXP_FLAT)), e = exp_below88(flat); /* NaN kept */
+    exp_parts parts = exp_parts_core(-2.0f * e);
+    vf q = exp_of(parts), r = recip(1.0f + q), sech2 = (4.0f * q) * (r * r);
+    d[0] = g * (one_minus_exp_of(parts) * r + flat * (e * sech2));
 }
 
-/* TanhSoft tanh(alpha·x + beta·e^(gamma·x))·ln(delta + e^x): tanh(w) = sign(w)·(-m/(2 + m)) and
-   sech²(w) = 4(1 + m)/(2 + m)² from one m = expm1(-2|w|); ln(delta + e^x) = max(x, ln delta) + ln(1 + e),
+/* TanhSoft tanh(alpha·x + beta·e^(gamma·x))·ln(delta + e^x): tanh(w) = sign(w)·(1 - q)/(1 + q) and
+   sech²(w) = 4q/(1 + q)², 1 - q and q = e^(-2|w|) from one reduction; ln(delta + e^x) = max(x, ln delta) + ln(1 + e),
    e = e^(-|x - ln delta|) (fused._tanhsoft_fast_parts). */
-static inline void tanhsoft_parts(vf x, const vf *P, vf *e_gx, vf *w, vf *m, vf *log_term, vf *u, vf *e) {
+static inline void tanhsoft_parts(vf x, const vf *P, vf *e_gx, vf *w, exp_parts *q, vf *log_term, vf *u,
+                                  vf *e) {
     *e_gx = exp_v(P[2] * x);
     *w = P[0] * x + scalar_times(P[1], *e_gx); /* beta = 0: 0 even where e^(gamma·x) overflowed */
-    *m = expm1_neg(-2.0f * absv(*w));
+    *q = exp_parts_neg(-2.0f * absv(*w));
     *u = x - P[4];
     *e = exp_below88(-absv(*u));
     *log_term = MAXV(x, P[4]) + log1p_unit(*e);
 }
 static inline vf tanhsoft_val(vf x, const vf *P) {
-    vf e_gx, w, m, log_term, u, e;
-    tanhsoft_parts(x, P, &e_gx, &w, &m, &log_term, &u, &e);
-    return mul0(copysignv(-m * recip(2.0f + m), w), log_term); /* 2 + m in [1, 2] */
+    vf e_gx, w, log_term, u, e;
+    exp_parts q;
+    tanhsoft_parts(x, P, &e_gx, &w, &q, &log_term, &u, &e);
+    vf one_minus_q = one_minus_exp_of(q);
+    return mul0(copysignv(one_minus_q * recip(2.0f - one_minus_q), w), log_term); /* 1 + q in [1, 2] */
 }
 static inline void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
-    vf e_gx, w, m, log_term, u, e;
-    tanhsoft_parts(x, P, &e_gx, &w, &m, &log_term, &u, &e);
-    vf r2 = recip(2.0f + m), tanh_w = copysignv(-m * r2, w), sech2 = 4.0f * (1.0f + m) * r2 * r2;
+    vf e_gx, w, log_term, u, e;
+    exp_parts parts;
+    tanhsoft_parts(x, P, &e_gx, &w, &parts, &log_term, &u, &e);
+    vf q = exp_of(parts), r2 = recip(1.0f + q);
+    vf tanh_w = copysignv(one_minus_exp_of(parts) * r2, w), sech2 = (4.0f * q) * (r2 * r2);
     vf sech2_e = mul0(sech2, e_gx), r = recip(1.0f + e);
     vf d_log = sel(u >= 0.0f, r, e * r); /* sigma(x - ln delta) from the same exp */
     d[0] = g * (mul0(sech2 * P[0] + mul0(P[1] * P[2], sech2_e), log_term) + tanh_w * d_log);
