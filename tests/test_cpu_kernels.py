@@ -8,6 +8,7 @@ and ≤ 5e-7 for the exp-based ones (silu, mish, swish: 2–3e-7 measured).
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import platform
@@ -45,6 +46,10 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any
     "erfact(alpha=0.0, beta=2.0)",  # w = 0·e^(2x), where e^(2x) overflows from x = 44
     "serf",
     "pserf",
+    "pau",
+    # x^5 with no denominator to tame it: the float32 sums of a block overflow and are redone in double;
+    # b = 0 and b < 0: sign(b) as the |b|-gradient's factor
+    "pau(numerator=(0.5, -1.0, 0.25, 2.0, -0.5, 3.0), denominator=(0.0, -1.5, 0.0, 0.0))",
 ]
 
 needs_c = pytest.mark.skipif(
@@ -111,10 +116,28 @@ def test_c_kernel_equals_the_eager_reference(spec, calls):
     at_inf = x.isinf()
     assert torch.equal(y[at_inf], y_ref[at_inf])  # the limits exactly, and the sign of a zero one
     assert torch.equal(y[at_inf].signbit(), y_ref[at_inf].signbit())
+    _assert_same_grads(grads, grads_ref, module, x, g)
+
+
+def _assert_same_grads(grads, grads_ref, module, x, g):
     assert len(grads) == len(grads_ref)
+    if module.kernel_name == "pau":
+        grads_ref = _float64_where_nan(grads_ref, module, x, g)
     for got, want in zip(grads, grads_ref, strict=True):
         assert got.shape == want.shape and got.dtype == want.dtype
         _assert_same(got, want)
+
+
+def _float64_where_nan(grads_ref, module, x, g):
+    """PAU's x-gradient from the float64 reference where the float32 one is NaN at a non-NaN input: its
+    scaled float32 form gives inf - inf there, where the gradient is ±inf in float32 (x^5 cannot
+    overflow in double: the C kernel takes those lanes in double)."""
+    overflowed = grads_ref[0].isnan() & ~x.isnan()
+    if not overflowed.any():
+        return grads_ref
+    big = torch.finfo(torch.float32).max
+    _, grads64 = _grads(copy.deepcopy(module).double(), x.double().clamp(-big, big), g.double(), False, False)
+    return (torch.where(overflowed, grads64[0].float(), grads_ref[0]), *grads_ref[1:])
 
 
 @needs_c
@@ -206,7 +229,10 @@ def test_where_the_c_kernels_do_not_apply():
     assert not cpu_kernels.applies("smu", x.bfloat16(), params)
     assert not cpu_kernels.applies("smu", torch.randn(64, 2)[:, 0], params)  # strided
     assert not cpu_kernels.applies("smu", x, (torch.ones(3), smu.mu))  # per-channel parameters
-    assert not cpu_kernels.applies("pau", x, ())  # no C kernel
+    assert not cpu_kernels.applies("eis", x, tuple(torch.ones(()) for _ in range(5)))  # no C kernel
+    pau, pau_32 = get_act("pau")(), get_act("pau(numerator=(0.0, 1.0, 0.5, 0.1), denominator=(1.0, 2.0))")()
+    assert cpu_kernels.applies("pau", x, (pau.numerator, pau.denominator))
+    assert not cpu_kernels.applies("pau", x, (pau_32.numerator, pau_32.denominator))  # degrees (3, 2)
     with cpu_kernels.use_cpu_kernels(False):
         assert not cpu_kernels.applies("smu", x, params)
     assert cpu_kernels.cpu_kernels_enabled()
@@ -237,9 +263,9 @@ def test_the_limits_are_put_in_only_where_the_formula_misses_them():
 
 def test_every_table_entry_has_its_kernel_and_a_reference():
     lib = cpu_kernels.library()
-    for name, n_params in cpu_kernels.KERNELS.items():
+    for name, sizes in cpu_kernels.KERNELS.items():
         assert hasattr(lib, f"{name}_fwd") and hasattr(lib, f"{name}_bwd") and hasattr(lib, f"{name}_limits")
-        assert name in KERNELS and n_params <= cpu_kernels.MAX_PARAMS
+        assert name in KERNELS and sum(sizes) <= cpu_kernels.MAX_PARAMS
 
 
 def _relative_error(got: torch.Tensor, want: torch.Tensor, floor: torch.Tensor | float = 0.0):
@@ -377,8 +403,7 @@ def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags)
         y, grads = _grads(module, x, g, c=True)
         y_ref, grads_ref = _grads(module, x, g, c=False, fuse=False)
         _assert_same(y, y_ref)
-        for got, want in zip(grads, grads_ref, strict=True):
-            _assert_same(got, want)
+        _assert_same_grads(grads, grads_ref, module, x, g)
     check_tails()  # the t² rounding error: one FMA with AVX2, Dekker's split with SSE2 alone
 
 
@@ -400,9 +425,39 @@ def test_tanhsoft1_gradient_is_finite_where_its_exponential_overflows(c):
         torch.testing.assert_close(grad, torch.ones_like(x))
 
 
+@needs_c
+def test_pau_sums_a_block_again_in_double_where_its_float32_sums_overflow(calls):
+    """Terms of ±3e38 (x^5 = 1e30 times g = ±3e8, x below the double-lane bound 2^20) cancel exactly in
+    float64; float32 block sums give inf - inf. The exact sums in float64 are the measure: the reference
+    sums in float64 too, but terms rounded to float32 first (2e-5 off here)."""
+    module = get_act("pau(numerator=(0.0, 0.0, 0.0, 0.0, 0.0, 1.0), denominator=(0.0, 0.0, 0.0, 0.0))")()
+    x = torch.full((4096,), 1e6)
+    g = torch.tensor([3e8, -3e8]).repeat(2048)
+    g[:2] = 1.0  # a small remainder the sums must keep
+    _, (gx, grad_num, grad_den) = _grads(module, x, g, c=True)
+    assert calls["backward"] == 1
+    exact = [math.fsum((g.double() * x.double() ** j).tolist()) for j in range(6)]
+    torch.testing.assert_close(grad_num, torch.tensor(exact, dtype=torch.float32), rtol=1e-7, atol=0)
+    assert grad_den.tolist() == [0.0] * 4  # sign(0) = 0
+    torch.testing.assert_close(gx, g * 5 * x**4)
+
+
+@needs_c
+def test_pau_without_learnable_coefficients(calls):
+    module = get_act("pau(learnable=False)")()
+    x = extreme_inputs()
+    y, (gx,) = _grads(module, x, torch.ones_like(x), c=True)
+    y_ref, (gx_ref,) = _grads(module, x, torch.ones_like(x), c=False, fuse=False)
+    assert calls == {"forward": 1, "backward": 1}
+    _assert_same(y, y_ref)
+    _assert_same(gx, gx_ref)
+
+
 def test_parameter_gradients_beyond_float32_become_inf():
     p = torch.zeros((), dtype=torch.float32)
-    assert cpu_kernels._param_grad(1e39, p).item() == math.inf
-    assert cpu_kernels._param_grad(-1e39, p).item() == -math.inf
-    assert cpu_kernels._param_grad(3e38, torch.zeros(1)).tolist() == [pytest.approx(3e38)]
-    assert math.isnan(cpu_kernels._param_grad(math.nan, p).item())
+    assert cpu_kernels._param_grad([1e39], p).item() == math.inf
+    assert cpu_kernels._param_grad([-1e39], p).item() == -math.inf
+    assert cpu_kernels._param_grad([3e38], torch.zeros(1)).tolist() == [pytest.approx(3e38)]
+    assert math.isnan(cpu_kernels._param_grad([math.nan], p).item())
+    vector = cpu_kernels._param_grad([1.0, -1e39, 2.0], torch.zeros(3))  # PAU's coefficient vectors
+    assert vector.tolist() == [1.0, -math.inf, 2.0]

@@ -34,26 +34,28 @@ from torch import Tensor
 ENV_ENABLE = "ACTLAB_CPU_KERNELS"  # "0" turns the C kernels off
 ENV_CACHE = "ACTLAB_KERNEL_CACHE"  # where the compiled library is kept
 SOURCE = Path(__file__).with_name("csrc") / "kernels.c"
-ABI = 3  # kernels.c's actlab_kernels_abi()
-MAX_PARAMS = 4
+ABI = 4  # kernels.c's actlab_kernels_abi()
+MAX_PARAMS = 10  # parameter values in, parameter-gradient sums out
 
-# kernel name → number of scalar parameters (kernels.c's DEFINE_KERNEL lines say which probe their limits)
-KERNELS: dict[str, int] = {
-    "silu": 0,
-    "swish": 1,
-    "mish": 0,
-    "softplus": 2,
-    "gelu": 0,
-    "smu": 2,
-    "smooth_max_erf": 3,
-    "smu1": 2,
-    "smooth_max_sqrt": 3,
-    "logish": 2,
-    "tanhexp": 0,
-    "tanhsoft": 4,
-    "erfact": 2,
-    "serf": 0,
-    "pserf": 2,
+# kernel name → the number of values of each parameter (scalars, or PAU's two coefficient vectors);
+# kernels.c's DEFINE_KERNEL lines say which probe their limits
+KERNELS: dict[str, tuple[int, ...]] = {
+    "silu": (),
+    "swish": (1,),
+    "mish": (),
+    "softplus": (1, 1),
+    "gelu": (),
+    "smu": (1, 1),
+    "smooth_max_erf": (1, 1, 1),
+    "smu1": (1, 1),
+    "smooth_max_sqrt": (1, 1, 1),
+    "logish": (1, 1),
+    "tanhexp": (),
+    "tanhsoft": (1, 1, 1, 1),
+    "erfact": (1, 1),
+    "serf": (),
+    "pserf": (1, 1),
+    "pau": (6, 4),  # degrees (5, 4), the default; other degrees take the compiled kernels
 }
 BASE_FLAGS = ["-O3", "-std=gnu11", "-fPIC", "-shared", "-ffp-contract=fast", "-fno-math-errno"]
 BASE_FLAGS += ["-fno-trapping-math"]
@@ -223,11 +225,12 @@ def applies(name: str, x: Tensor, params: tuple[Tensor, ...]) -> bool:
     """Whether a C kernel serves this call: float32 on the CPU, a dense input, scalar parameters."""
     if not _STATE.enabled or name not in KERNELS or x.device.type != "cpu" or x.dtype != torch.float32:
         return False
-    if len(params) != KERNELS[name]:
-        return False  # not the kernel's parameters: the compiled path raises the error
+    sizes = KERNELS[name]
+    if len(params) != len(sizes) or any(p.numel() != size for p, size in zip(params, sizes, strict=True)):
+        return False  # not the kernel's parameters (per channel, other degrees...): the compiled path serves
     if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
         return False
-    if any(p.numel() != 1 or p.device.type != "cpu" or not p.is_floating_point() for p in params):
+    if any(p.device.type != "cpu" or not p.is_floating_point() for p in params):
         return False
     return library() is not None
 
@@ -240,8 +243,8 @@ def _loaded() -> ctypes.CDLL:
 
 
 def _param_array(params: tuple[Tensor, ...]):
-    values = [float(p.item()) for p in params] + [0.0] * (MAX_PARAMS - len(params))
-    return (ctypes.c_float * MAX_PARAMS)(*values)
+    values = [float(v) for p in params for v in p.detach().reshape(-1).tolist()]
+    return (ctypes.c_float * MAX_PARAMS)(*values, *[0.0] * (MAX_PARAMS - len(values)))
 
 
 def _threads() -> int:
@@ -272,16 +275,18 @@ def backward(
         g.data_ptr(), x.data_ptr(), gx.data_ptr(), n, _param_array(params), want, sums, _threads()
     )
     out: list[Tensor | None] = [gx if needs[0] else None]
-    for k, (p, need) in enumerate(zip(params, needs[1:], strict=True)):
-        out.append(_param_grad(sums[k], p) if need else None)
+    offset = 0
+    for p, need in zip(params, needs[1:], strict=True):
+        out.append(_param_grad(sums[offset : offset + p.numel()], p) if need else None)
+        offset += p.numel()
     return tuple(out)
 
 
-def _param_grad(total: float, p: Tensor) -> Tensor:
-    """A double sum as the parameter's gradient: ±inf beyond the dtype's range, as a float32 sum would be."""
-    if math.isfinite(total) and abs(total) > torch.finfo(p.dtype).max:
-        total = math.copysign(math.inf, total)
-    return torch.full(p.shape, total, dtype=p.dtype)
+def _param_grad(totals: list[float], p: Tensor) -> Tensor:
+    """Double sums as the parameter's gradient: ±inf beyond the dtype's range, as a float32 sum would be."""
+    limit = torch.finfo(p.dtype).max
+    values = [math.copysign(math.inf, t) if math.isfinite(t) and abs(t) > limit else t for t in totals]
+    return torch.tensor(values, dtype=p.dtype).reshape(p.shape)
 
 
 def substitutes_limits(name: str, params: tuple[Tensor, ...]) -> bool:

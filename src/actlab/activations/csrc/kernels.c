@@ -9,7 +9,8 @@
    accumulated in the same pass, and a plain C call instead of dynamo's guards and inductor's wrapper.
 
    Conventions: MAXV/MINV have the semantics of a < b ? b : a, so NaN propagates. Parameters arrive as an
-   array of four floats. The forward probes the +-inf limits of kernels whose formula does not give them
+   array of up to ten floats (four for the scalar kernels, PAU's ten coefficients), and the parameter
+   gradients leave as as many doubles. The forward probes the +-inf limits of kernels whose formula does not give them
    (four scalars, once per call) and puts them in where the formula's values at +-inf differ; the backward
    of those kernels clamps x to +-FLT_MAX first, as the reference backward does. Parameter gradients are double sums of float32 partial sums over blocks of
    BLOCK elements. Products a*b + c are contracted into FMAs (-ffp-contract=fast). */
@@ -547,7 +548,8 @@ static inline vf lanes_below(int64_t m) {
     for (int k = 0; k < W; k++) keep[k] = k < m ? 1.0f : 0.0f;
     return keep;
 }
-/* The four parameters splat, and P[4] = ln(p[3]) (TanhSoft's ln delta), computed once per call. */
+/* The four scalar parameters splat, and P[4] = ln(p[3]) (TanhSoft's ln delta), computed once per call. */
+#define SCALAR_NPV 5
 static inline void splat_params(const float *p, vf *P) {
     for (int k = 0; k < 4; k++) P[k] = splat(p[k]);
     P[4] = splat(logf(p[3]));
@@ -586,10 +588,10 @@ static inline int gives_limits(vf ends, const float *lim) {
     return memcmp(&lo, &lim[0], sizeof lo) == 0 && memcmp(&hi, &lim[1], sizeof hi) == 0;
 }
 
-#define DEFINE_FWD(NAME, PROBE)                                                                             \
+#define DEFINE_FWD(NAME, PROBE, PREP, NPV)                                                                  \
     void NAME##_limits(const float *p, float *out) {                                                        \
-        vf P[5], probe = ZERO;                                                                              \
-        splat_params(p, P);                                                                                 \
+        vf P[NPV], probe = ZERO;                                                                            \
+        PREP(p, P);                                                                                         \
         probe[0] = -BIG, probe[1] = -0.5f * BIG, probe[2] = 0.5f * BIG, probe[3] = BIG;                     \
         vf v = NAME##_val(probe, P);                                                                        \
         out[0] = limit_of(v[0], v[1]), out[1] = limit_of(v[3], v[2]);                                       \
@@ -602,25 +604,25 @@ static inline int gives_limits(vf ends, const float *lim) {
     }                                                                                                       \
     static inline void NAME##_fwd_block(const float *x, float *y, int64_t i, int64_t end, const vf *P,     \
                                         vf lo, vf hi, int fix) {                                            \
-        vf Q[5]; /* a copy whose address stays here, so the loop keeps the parameters in registers */       \
-        memcpy(Q, P, 5 * sizeof(vf));                                                                       \
+        vf Q[NPV]; /* a copy whose address stays here, so the loop keeps the parameters in registers */     \
+        memcpy(Q, P, sizeof Q);                                                                             \
         for (; i + W <= end; i += W) NAME##_fwd_vec(x + i, y + i, W, Q, lo, hi, fix);                      \
         if (i < end) NAME##_fwd_vec(x + i, y + i, end - i, Q, lo, hi, fix);                                \
     }                                                                                                       \
     /* Whether the forward must put the probed limits (into lim) at ±inf for these parameters. */         \
     int NAME##_substitutes(const float *p, float *lim) {                                                    \
-        vf P[5], ends = ZERO;                                                                               \
+        vf P[NPV], ends = ZERO;                                                                             \
         lim[0] = lim[1] = 0.0f;                                                                             \
         if (!PROBE) return 0;                                                                               \
-        splat_params(p, P);                                                                                 \
+        PREP(p, P);                                                                                         \
         NAME##_limits(p, lim);                                                                              \
         ends[0] = -INFINITY, ends[1] = INFINITY;                                                            \
         return !gives_limits(NAME##_val(ends, P), lim);                                                     \
     }                                                                                                       \
     void NAME##_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {                         \
-        vf P[5];                                                                                            \
+        vf P[NPV];                                                                                          \
         float lim[2];                                                                                       \
-        splat_params(p, P);                                                                                 \
+        PREP(p, P);                                                                                         \
         const int fix = NAME##_substitutes(p, lim);                                                         \
         const vf lo = splat(lim[0]), hi = splat(lim[1]);                                                    \
         const int64_t blocks = (n + BLOCK - 1) / BLOCK;                                                     \
@@ -650,7 +652,7 @@ static inline int gives_limits(vf ends, const float *lim) {
     }                                                                                                       \
     void NAME##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,       \
                     double *sums, int nt) {                                                                 \
-        vf P[5];                                                                                            \
+        vf P[SCALAR_NPV];                                                                                   \
         splat_params(p, P);                                                                                 \
         double s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0;                                                      \
         const int64_t blocks = (n + BLOCK - 1) / BLOCK;                                                     \
@@ -659,7 +661,7 @@ static inline int gives_limits(vf ends, const float *lim) {
             const int64_t end = b * BLOCK + BLOCK < n ? b * BLOCK + BLOCK : n;                              \
             vf acc[4] = {ZERO, ZERO, ZERO, ZERO};                                                           \
             int64_t i = b * BLOCK;                                                                          \
-            vf Q[5];                                                                                        \
+            vf Q[SCALAR_NPV];                                                                               \
             memcpy(Q, P, sizeof Q);                                                                         \
             for (; i + W <= end; i += W) NAME##_bwd_vec(g + i, x + i, gx + i, W, Q, want, acc);            \
             if (i < end) NAME##_bwd_vec(g + i, x + i, gx + i, end - i, Q, want, acc);                      \
@@ -670,7 +672,7 @@ static inline int gives_limits(vf ends, const float *lim) {
 
 /* PROBE: the formula does not give its own limits, so the forward puts the probed ones at ±inf and the
    backward sees x clamped to ±FLT_MAX (autograd.evaluate and evaluate_backward). */
-#define DEFINE_KERNEL(NAME, PROBE) DEFINE_FWD(NAME, PROBE) DEFINE_BWD(NAME, PROBE)
+#define DEFINE_KERNEL(NAME, PROBE) DEFINE_FWD(NAME, PROBE, splat_params, SCALAR_NPV) DEFINE_BWD(NAME, PROBE)
 
 DEFINE_KERNEL(silu, 0)
 DEFINE_KERNEL(swish, 1)
@@ -688,5 +690,147 @@ DEFINE_KERNEL(erfact, 1)
 DEFINE_KERNEL(serf, 1)
 DEFINE_KERNEL(pserf, 1)
 
+/* ---------------------------------------------------------------------------------------------------
+   PAU, the safe Padé unit P(x)/Q(x) of degrees (5, 4) (functional.pau): P = a0 + a1·x + ... + a5·x^5 and
+   Q = 1 + |b1||x| + ... + |b4||x|^4, ten parameters p = (a0..a5, b1..b4). Horner in x and |x| where every
+   |x| of a vector is at most 2^20: x^5 <= 2^100 and Q stay far inside float32's range, where the reference
+   divides through by max(1, |x|)^4 first. A vector with a larger (or infinite) lane is taken lane by lane
+   in double, where x^5 cannot overflow either. The parameter-gradient summands are summed in
+   float32 per block, as the other kernels'; a block whose float32 sums overflow is summed again in double
+   (the reference sums in float64, so that huge terms of both signs do not make inf - inf). */
+#define PAU_NPV 19
+#define PAU_DIRECT 1048576.0f
+#define PAU_NPAR 10
+
+/* P[0..5] = a_j, P[6..9] = |b_k|, P[10..14] = j·a_j (j = 1..5), P[15..18] = k·|b_k| (k = 1..4). */
+static inline void pau_prepare(const float *p, vf *P) {
+    for (int j = 0; j < 6; j++) P[j] = splat(p[j]);
+    for (int k = 0; k < 4; k++) P[6 + k] = splat(fabsf(p[6 + k]));
+    for (int j = 1; j < 6; j++) P[9 + j] = splat((float)j * p[j]);
+    for (int k = 1; k < 5; k++) P[14 + k] = splat((float)k * fabsf(p[5 + k]));
+}
+
+/* Whether any lane has |x| > lim (NaN lanes do not count). */
+static inline int any_beyond(vf x, float lim) {
+#if defined(__AVX512F__)
+    return _mm512_cmp_ps_mask((__m512)absv(x), (__m512)splat(lim), _CMP_GT_OQ) != 0;
+#else
+    vi hit = absv(x) > lim;
+    int32_t any = 0;
+    for (int k = 0; k < W; k++) any |= hit[k];
+    return any != 0;
+#endif
+}
+
+static inline vf pau_num(vf x, const vf *P) {
+    return ((((P[5] * x + P[4]) * x + P[3]) * x + P[2]) * x + P[1]) * x + P[0];
+}
+static inline vf pau_den(vf a, const vf *P) { return (((P[9] * a + P[8]) * a + P[7]) * a + P[6]) * a + 1.0f; }
+
+/* One lane in double: the value, the x-gradient factor and (into sums, if given) the ten summands. */
+static inline double pau_lane(double x, double g, const vf *P, double *sums, double *grad_x) {
+    double a = fabs(x), num = 0.0, den = 0.0, dnum = 0.0, dden = 0.0;
+    for (int j = 5; j >= 0; j--) num = num * x + (double)P[j][0];
+    for (int k = 3; k >= 0; k--) den = den * a + (double)P[6 + k][0];
+    den = den * a + 1.0;
+    double y = num / den;
+    if (!grad_x && !sums) return y;
+    for (int j = 4; j >= 0; j--) dnum = dnum * x + (double)P[10 + j][0];
+    for (int k = 3; k >= 0; k--) dden = dden * a + (double)P[15 + k][0];
+    dden = x == 0.0 ? 0.0 : copysign(dden, x); /* sign(0) = 0, as torch.sign */
+    double gr = g / den;
+    if (grad_x) *grad_x = gr * (dnum - y * dden);
+    if (sums) {
+        double power = 1.0, abs_power = a, ngy = -gr * y;
+        for (int j = 0; j < 6; j++, power *= x) sums[j] += gr * power;
+        for (int k = 0; k < 4; k++, abs_power *= a) sums[6 + k] += ngy * abs_power;
+    }
+    return y;
+}
+
+static inline vf pau_val(vf x, const vf *P) {
+    if (any_beyond(x, PAU_DIRECT)) {
+        vf y;
+        for (int k = 0; k < W; k++) y[k] = (float)pau_lane(x[k], 0.0, P, NULL, NULL);
+        return y;
+    }
+    return pau_num(x, P) / pau_den(absv(x), P);
+}
+
+DEFINE_FWD(pau, 1, pau_prepare, PAU_NPV)
+
+/* One vector of the backward: dL/dx stored, the summands added to acc (float32) or, lane by lane in
+   double, to dacc. */
+static inline void pau_bwd_vec(const float *g, const float *x, float *gx, int64_t m, const vf *P, int want,
+                               vf *acc, double *dacc) {
+    vf xv = load(x, m), gv = load(g, m); /* zeros beyond m: summands of 0 */
+    if (any_infinite(xv)) xv = clamp_big(xv);
+    if (any_beyond(xv, PAU_DIRECT)) {
+        vf d;
+        for (int k = 0; k < W; k++) {
+            double grad_x = 0.0;
+            pau_lane(xv[k], gv[k], P, want && k < m ? dacc : NULL, &grad_x);
+            d[k] = (float)grad_x;
+        }
+        store(gx, d, m);
+        return;
+    }
+    vf a = absv(xv), r = 1.0f / pau_den(a, P), y = pau_num(xv, P) * r;
+    vf dnum = (((P[14] * xv + P[13]) * xv + P[12]) * xv + P[11]) * xv + P[10];
+    vf dden = ((P[18] * a + P[17]) * a + P[16]) * a + P[15];
+    dden = sel(xv == 0.0f, ZERO, copysignv(dden, xv)); /* sign(0) = 0, as torch.sign */
+    vf gr = gv * r;
+    store(gx, gr * (dnum - y * dden), m);
+    if (!want) return;
+    vf x2 = xv * xv, x4 = x2 * x2, ngy = -(gr * y);
+    acc[0] += gr;
+    acc[1] += gr * xv;
+    acc[2] += gr * x2;
+    acc[3] += gr * (x2 * xv);
+    acc[4] += gr * x4;
+    acc[5] += gr * (x4 * xv);
+    acc[6] += ngy * a;
+    acc[7] += ngy * x2;
+    acc[8] += ngy * (x2 * a);
+    acc[9] += ngy * x4;
+}
+
+void pau_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want, double *sums,
+             int nt) {
+    vf P[PAU_NPV];
+    pau_prepare(p, P);
+    double s[PAU_NPAR] = {0.0};
+    const int64_t blocks = (n + BLOCK - 1) / BLOCK;
+    _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM) reduction(+:s[:PAU_NPAR])")
+    for (int64_t b = 0; b < blocks; b++) {
+        const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;
+        vf acc[PAU_NPAR], Q[PAU_NPV];
+        double dacc[PAU_NPAR] = {0.0}, block[PAU_NPAR];
+        memcpy(Q, P, sizeof Q);
+        for (int k = 0; k < PAU_NPAR; k++) acc[k] = ZERO;
+        int64_t i = start;
+        for (; i + W <= end; i += W) pau_bwd_vec(g + i, x + i, gx + i, W, Q, want, acc, dacc);
+        if (i < end) pau_bwd_vec(g + i, x + i, gx + i, end - i, Q, want, acc, dacc);
+        if (!want) continue;
+        int overflowed = 0;
+        for (int k = 0; k < PAU_NPAR; k++) {
+            block[k] = lane_sum(acc[k]);
+            overflowed |= !isfinite(block[k]);
+        }
+        if (overflowed) { /* the whole block again, in double */
+            for (int k = 0; k < PAU_NPAR; k++) block[k] = dacc[k] = 0.0;
+            for (int64_t j = start; j < end; j++) {
+                double xj = x[j];
+                if (isinf(xj)) xj = copysign(BIG, xj);
+                pau_lane(xj, g[j], Q, block, NULL);
+            }
+        }
+        for (int k = 0; k < PAU_NPAR; k++) s[k] += block[k] + dacc[k];
+    }
+    for (int k = 0; k < PAU_NPAR; k++) sums[k] = s[k];
+    for (int k = 0; k < 4; k++) /* d|b|/db = sign(b), 0 at b = 0 as torch.sign */
+        sums[6 + k] *= p[6 + k] > 0.0f ? 1.0 : (p[6 + k] < 0.0f ? -1.0 : (p[6 + k] == 0.0f ? 0.0 : NAN));
+}
+
 /* Bumped whenever a signature changes; the loader refuses a library built from other code. */
-int actlab_kernels_abi(void) { return 3; }
+int actlab_kernels_abi(void) { return 4; }
