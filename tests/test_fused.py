@@ -364,3 +364,16 @@ def test_env_var_turns_it_off():
     env = {"ACTLAB_FUSED": "0", "ACTLAB_FUSED_MIN_NUMEL": "123", "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "123"]
+
+
+def test_the_onnx_export_check_reads_the_same_flags_as_torch(monkeypatch):
+    from torch.onnx._internal.exporter import _flags
+    from torch.onnx._internal.torchscript_exporter._globals import GLOBALS
+
+    assert fused.in_onnx_export() is torch.onnx.is_in_onnx_export() is False
+    monkeypatch.setattr(_flags, "_is_onnx_exporting", True)
+    assert fused.in_onnx_export() and torch.onnx.is_in_onnx_export()
+    monkeypatch.setattr(_flags, "_is_onnx_exporting", False)
+    monkeypatch.setattr(type(GLOBALS), "in_onnx_export", property(lambda self: True))
+    assert fused.in_onnx_export() and torch.onnx.is_in_onnx_export()
+    assert not fused._eligible(torch.randn(4), ())  # the fused paths step aside during an export

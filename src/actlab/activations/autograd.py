@@ -109,7 +109,7 @@ class Kernel:
 
 
 def _plain_path(x: Tensor, params: tuple[Tensor, ...]) -> bool:
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting():
+    if torch.jit.is_tracing() or _fused.in_onnx_export() or torch.compiler.is_exporting():
         return True
     if not torch.is_grad_enabled():
         return True

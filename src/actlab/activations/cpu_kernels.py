@@ -242,38 +242,49 @@ def _loaded() -> ctypes.CDLL:
     return lib
 
 
-def _param_array(params: tuple[Tensor, ...]):
-    values = [float(v) for p in params for v in p.detach().reshape(-1).tolist()]
-    return (ctypes.c_float * MAX_PARAMS)(*values, *[0.0] * (MAX_PARAMS - len(values)))
+def param_values(params: tuple[Tensor, ...]) -> ctypes.Array:
+    """The parameters' values, flattened, as the kernels' float array (what a backward reuses)."""
+    values = [v for p in params for v in ((p.item(),) if p.numel() == 1 else p.reshape(-1).tolist())]
+    return _FloatArray(*values)
+
+
+_FloatArray = ctypes.c_float * MAX_PARAMS
 
 
 def _threads() -> int:
     return max(1, torch.get_num_threads())
 
 
-def forward(name: str, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
-    """f(x), the ±inf limits included (``applies`` must hold: float32, dense, on the CPU)."""
+def forward(name: str, x: Tensor, params: tuple[Tensor, ...], values: ctypes.Array | None = None) -> Tensor:
+    """f(x), the ±inf limits included (``applies`` must hold: float32, dense, on the CPU); ``values`` are
+    ``param_values(params)`` where the caller has them."""
     lib = _loaded()
     y = torch.empty_like(x)
-    getattr(lib, f"{name}_fwd")(x.data_ptr(), y.data_ptr(), x.numel(), _param_array(params), _threads())
+    values = param_values(params) if values is None else values
+    getattr(lib, f"{name}_fwd")(x.data_ptr(), y.data_ptr(), x.numel(), values, _threads())
     return y
 
 
 def backward(
-    name: str, g: Tensor, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]
+    name: str,
+    g: Tensor,
+    x: Tensor,
+    params: tuple[Tensor, ...],
+    needs: tuple[bool, ...],
+    values: ctypes.Array | None = None,
 ) -> tuple[Tensor | None, ...]:
     """Gradients for (x, *params) (``applies`` must hold); None where ``needs`` says not needed. At ±inf
-    inputs they are the derivative's values at ±max, as in ``autograd.evaluate_backward``."""
+    inputs they are the derivative's values at ±max, as in ``autograd.evaluate_backward``. ``values``:
+    as in ``forward``."""
     lib = _loaded()
-    if g.dtype != x.dtype or g.shape != x.shape or g.stride() != x.stride():
+    if g.dtype != x.dtype or g.numel() != x.numel() or g.stride() != x.stride():  # Size == is slow
         g = torch.empty_like(x).copy_(g)  # the same layout as x, element for element
     gx = torch.empty_like(x)
     sums = (ctypes.c_double * MAX_PARAMS)()
     want = any(needs[1:])
     n = x.numel()
-    getattr(lib, f"{name}_bwd")(
-        g.data_ptr(), x.data_ptr(), gx.data_ptr(), n, _param_array(params), want, sums, _threads()
-    )
+    values = param_values(params) if values is None else values
+    getattr(lib, f"{name}_bwd")(g.data_ptr(), x.data_ptr(), gx.data_ptr(), n, values, want, sums, _threads())
     out: list[Tensor | None] = [gx if needs[0] else None]
     offset = 0
     for p, need in zip(params, needs[1:], strict=True):
@@ -286,6 +297,8 @@ def _param_grad(totals: list[float], p: Tensor) -> Tensor:
     """Double sums as the parameter's gradient: ±inf beyond the dtype's range, as a float32 sum would be."""
     limit = torch.finfo(p.dtype).max
     values = [math.copysign(math.inf, t) if math.isfinite(t) and abs(t) > limit else t for t in totals]
+    if p.dim() == 0:
+        return torch.tensor(values[0], dtype=p.dtype)  # a third of the time of a list and a reshape
     return torch.tensor(values, dtype=p.dtype).reshape(p.shape)
 
 
@@ -293,13 +306,13 @@ def substitutes_limits(name: str, params: tuple[Tensor, ...]) -> bool:
     """Whether the C forward puts the probed limits at ±inf for these parameters (where the formula's own
     values there differ from them); elsewhere its loop skips that step."""
     out = (ctypes.c_float * 2)()
-    return bool(getattr(_loaded(), f"{name}_substitutes")(_param_array(params), out))
+    return bool(getattr(_loaded(), f"{name}_substitutes")(param_values(params), out))
 
 
 def probe_limits(name: str, params: tuple[Tensor, ...]) -> tuple[float, float]:
     """f(-inf) and f(+inf) as the C forward finds them (±max and ±max/2, the rule of ``autograd._limits``)."""
     out = (ctypes.c_float * 2)()
-    getattr(_loaded(), f"{name}_limits")(_param_array(params), out)
+    getattr(_loaded(), f"{name}_limits")(param_values(params), out)
     return out[0], out[1]
 
 
@@ -314,6 +327,7 @@ __all__ = [
     "cpu_kernels_enabled",
     "forward",
     "library",
+    "param_values",
     "probe_limits",
     "reset",
     "set_cpu_kernels",

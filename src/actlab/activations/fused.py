@@ -705,13 +705,14 @@ def _make_c_function(name: str, eager_bwd: Callable) -> type[torch.autograd.Func
 
     def fn_forward(ctx, x: Tensor, *params: Tensor) -> Tensor:
         ctx.save_for_backward(x, *params)
-        return cpu_kernels.forward(name, x, params)
+        ctx.values = cpu_kernels.param_values(params)  # the saved parameters' values, read once
+        return cpu_kernels.forward(name, x, params, ctx.values)
 
     def fn_backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
         x, *params = ctx.saved_tensors
         if torch.is_grad_enabled():  # double backward: the eager ops record the graph
             return eager_bwd(g, x, tuple(params), tuple(ctx.needs_input_grad))
-        return cpu_kernels.backward(name, g, x, tuple(params), tuple(ctx.needs_input_grad))
+        return cpu_kernels.backward(name, g, x, tuple(params), tuple(ctx.needs_input_grad), ctx.values)
 
     return autograd_op(name, "CFusedFunction", fn_forward, fn_backward)
 
@@ -731,13 +732,34 @@ def fused_kernel(kernel: Kernel) -> FusedKernel:
 _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 
 
+def _onnx_export_check() -> Callable[[], bool]:
+    """``torch.onnx.is_in_onnx_export`` without its two imports per call (1.2 of an activation call's µs,
+    asked up to three times per call); the public function under dynamo, which knows it but skips the
+    flags it reads, and where torch's internals have moved."""
+    try:
+        from torch.onnx._internal.exporter import _flags
+        from torch.onnx._internal.torchscript_exporter._globals import GLOBALS
+    except ImportError:
+        return torch.onnx.is_in_onnx_export
+
+    def check() -> bool:
+        if torch.compiler.is_compiling():
+            return torch.onnx.is_in_onnx_export()
+        return GLOBALS.in_onnx_export or _flags._is_onnx_exporting
+
+    return check
+
+
+in_onnx_export = _onnx_export_check()
+
+
 def _eligible(x: Tensor, params: tuple[Tensor, ...]) -> bool:
     """Fused kernels may serve: on, a plain floating tensor, and not traced, exported or transformed."""
     if not _SETTINGS.enabled or not x.is_floating_point():
         return False
     if torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing():
         return False
-    if torch.jit.is_scripting() or torch.onnx.is_in_onnx_export():
+    if torch.jit.is_scripting() or in_onnx_export():
         return False
     if type(x) is not torch.Tensor or any(type(p) not in _PLAIN_TYPES for p in params):
         return False  # tensor subclasses (DTensor, FakeTensor, ...) keep the eager op
@@ -760,7 +782,7 @@ def _under_outer_compile(x: Tensor) -> bool:
     """Traced by a user's ``torch.compile`` (not export: exported graphs keep the reference formulas)."""
     if not _SETTINGS.enabled or not x.is_floating_point() or not torch.compiler.is_compiling():
         return False
-    return not (torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export())
+    return not (torch.compiler.is_exporting() or in_onnx_export())
 
 
 def fused_call(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs_grad: bool) -> Tensor | None:
