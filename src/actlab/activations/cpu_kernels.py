@@ -56,6 +56,7 @@ KERNELS: dict[str, tuple[int, ...]] = {
     "serf": (),
     "pserf": (1, 1),
     "pau": (6, 4),  # degrees (5, 4), the default; other degrees take the compiled kernels
+    "eis": (1, 1, 1, 1, 1),
 }
 BASE_FLAGS = ["-O3", "-std=gnu11", "-fPIC", "-shared", "-ffp-contract=fast", "-fno-math-errno"]
 BASE_FLAGS += ["-fno-trapping-math"]

@@ -301,8 +301,10 @@ def _eis_parts(x, alpha, beta, gamma, delta, theta):
     mf = big * f
     neg = theta * x < 0
     den_neg, den_pos = hs * mf + delta, hs + delta * f / big  # D·F and D/M
-    r = torch.where(neg, xs * mf / den_neg, xs / den_pos)  # x/D
-    inv_d = torch.where(neg, f / den_neg, (1 / big) / den_pos)  # 1/D
+    # δ = 0 with H·F underflowed: D·F is 0, where D = H itself is the positive side's D/M
+    by_f = neg & (den_neg != 0)
+    r = torch.where(by_f, xs * mf / den_neg, xs / den_pos)  # x/D
+    inv_d = torch.where(by_f, f / den_neg, (1 / big) / den_pos)  # 1/D
     e_inv_d = torch.where(neg, 1 / den_neg, (f / big) / den_pos)  # e^{-θx}/D
     x_over_h = torch.where(hs == 0, 0.0, xs / torch.where(hs == 0, 1.0, hs))
     return sp, p, big * hs, r, inv_d, e_inv_d, x_over_h
@@ -319,7 +321,7 @@ def eis_bwd(g, x, alpha, beta, gamma, delta, theta) -> tuple[Tensor, ...]:
     ratio = torch.where(x < -20, 1 - 0.5 * torch.exp(x), torch.sigmoid(x) / torch.where(x < -20, 1.0, sp))
     dp = alpha * p * ratio
     safe_h = torch.where(h == 0, 1.0, h)
-    q = delta * e_inv_d  # share of the exponential term in D
+    q = mul0(delta, e_inv_d)  # share of the exponential term in D: 0 for δ = 0 even where e^{-θx}/D is inf
     # x/H is unbounded only when γ = 0 (then it is multiplied by 0): mul0 keeps that product 0
     dr = inv_d - mul0(r * gamma, x_over_h) * inv_d + theta * mul0(r, q)
     grad_x = g * (dp * r + p * dr)

@@ -21,6 +21,7 @@
 #define W 16               /* floats per vector value */
 #define BLOCK 1024         /* elements per parallel work item and per float32 partial sum */
 #define PARALLEL_FROM 65536 /* below this a single thread is faster than waking the others */
+#define MAX_SUMS 10         /* parameter values in and gradient sums out, at most */
 
 typedef float vf __attribute__((vector_size(64)));
 typedef int32_t vi __attribute__((vector_size(64)));
@@ -173,6 +174,14 @@ static inline vf atanh2_series(vf s) {
 
 /* log(1 + e) for 0 <= e <= 1 as 2·atanh(s), s = e/(2 + e). */
 static inline vf log1p_unit(vf e) { return atanh2_series(e * recip(2.0f + e)); /* 2 + e in [2, 3] */ }
+
+/* ln(v) for a normal v > 0: v = 2^k·m with m in [2/3, 4/3) from the bits, ln(m) = 2·atanh(f/(2 + f)),
+   f = m - 1 exact, |f/(2 + f)| <= 1/5; k·ln 2 in two parts. */
+static inline vf log_normal(vf v) {
+    vi bits = (vi)v, k = (bits - 0x3f2aaaab) >> 23;
+    vf f = (vf)(bits - (k << 23)) - 1.0f, kf = __builtin_convertvector(k, vf);
+    return kf * 0.693359375f + (kf * -2.12194440e-4f + atanh2_series(f * recip(2.0f + f))); /* 2 + f >= 5/3 */
+}
 
 /* softplus(z) and sigma(z) from one exp of -|z|. */
 static inline void softplus_sigmoid(vf z, vf *sp, vf *sig) {
@@ -636,43 +645,44 @@ static inline int gives_limits(vf ends, const float *lim) {
         }                                                                                                   \
     }
 
-#define DEFINE_BWD(NAME, CLAMP)                                                                             \
+#define DEFINE_BWD(NAME, CLAMP, PREP, NPV, NPAR)                                                            \
     static inline void NAME##_bwd_vec(const float *g, const float *x, float *gx, int64_t m, const vf *P,   \
                                       int want, vf *acc) {                                                  \
-        vf d[5] = {ZERO}, xv = load(x, m);                                                                  \
+        vf d[NPAR + 1] = {ZERO}, xv = load(x, m);                                                           \
         if (CLAMP && any_infinite(xv)) xv = clamp_big(xv); /* it changes only ±inf */                       \
         NAME##_grad(load(g, m), xv, P, d);                                                                  \
         store(gx, d[0], m);                                                                                 \
         if (!want) return;                                                                                  \
         if (m < W) { /* the padded lanes of the last vector may give inf·0 */                               \
             vi keep = lanes_below(m) != 0.0f;                                                               \
-            for (int k = 1; k < 5; k++) d[k] = sel(keep, d[k], ZERO);                                       \
+            for (int k = 1; k <= NPAR; k++) d[k] = sel(keep, d[k], ZERO);                                   \
         }                                                                                                   \
-        for (int k = 0; k < 4; k++) acc[k] += d[k + 1];                                                     \
+        for (int k = 0; k < NPAR; k++) acc[k] += d[k + 1];                                                  \
     }                                                                                                       \
     void NAME##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,       \
                     double *sums, int nt) {                                                                 \
-        vf P[SCALAR_NPV];                                                                                   \
-        splat_params(p, P);                                                                                 \
-        double s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0;                                                      \
+        vf P[NPV];                                                                                          \
+        PREP(p, P);                                                                                         \
+        double s[MAX_SUMS] = {0.0}; /* the pragma sees global macros only, not NPAR */                     \
         const int64_t blocks = (n + BLOCK - 1) / BLOCK;                                                     \
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM) reduction(+:s1, s2, s3, s4)") \
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM) reduction(+:s[:MAX_SUMS])") \
         for (int64_t b = 0; b < blocks; b++) {                                                              \
             const int64_t end = b * BLOCK + BLOCK < n ? b * BLOCK + BLOCK : n;                              \
-            vf acc[4] = {ZERO, ZERO, ZERO, ZERO};                                                           \
-            int64_t i = b * BLOCK;                                                                          \
-            vf Q[SCALAR_NPV];                                                                               \
+            vf acc[NPAR], Q[NPV];                                                                           \
+            for (int k = 0; k < NPAR; k++) acc[k] = ZERO;                                                   \
             memcpy(Q, P, sizeof Q);                                                                         \
+            int64_t i = b * BLOCK;                                                                          \
             for (; i + W <= end; i += W) NAME##_bwd_vec(g + i, x + i, gx + i, W, Q, want, acc);            \
             if (i < end) NAME##_bwd_vec(g + i, x + i, gx + i, end - i, Q, want, acc);                      \
-            s1 += lane_sum(acc[0]), s2 += lane_sum(acc[1]), s3 += lane_sum(acc[2]), s4 += lane_sum(acc[3]); \
+            for (int k = 0; k < NPAR; k++) s[k] += lane_sum(acc[k]);                                        \
         }                                                                                                   \
-        sums[0] = s1, sums[1] = s2, sums[2] = s3, sums[3] = s4;                                             \
+        for (int k = 0; k < NPAR; k++) sums[k] = s[k];                                                      \
     }
 
 /* PROBE: the formula does not give its own limits, so the forward puts the probed ones at ±inf and the
    backward sees x clamped to ±FLT_MAX (autograd.evaluate and evaluate_backward). */
-#define DEFINE_KERNEL(NAME, PROBE) DEFINE_FWD(NAME, PROBE, splat_params, SCALAR_NPV) DEFINE_BWD(NAME, PROBE)
+#define DEFINE_KERNEL(NAME, PROBE)                                                                          \
+    DEFINE_FWD(NAME, PROBE, splat_params, SCALAR_NPV) DEFINE_BWD(NAME, PROBE, splat_params, SCALAR_NPV, 4)
 
 DEFINE_KERNEL(silu, 0)
 DEFINE_KERNEL(swish, 1)
@@ -799,9 +809,9 @@ void pau_bwd(const float *g, const float *x, float *gx, int64_t n, const float *
              int nt) {
     vf P[PAU_NPV];
     pau_prepare(p, P);
-    double s[PAU_NPAR] = {0.0};
+    double s[MAX_SUMS] = {0.0};
     const int64_t blocks = (n + BLOCK - 1) / BLOCK;
-    _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM) reduction(+:s[:PAU_NPAR])")
+    _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM) reduction(+:s[:MAX_SUMS])")
     for (int64_t b = 0; b < blocks; b++) {
         const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;
         vf acc[PAU_NPAR], Q[PAU_NPV];
@@ -831,6 +841,102 @@ void pau_bwd(const float *g, const float *x, float *gx, int64_t n, const float *
     for (int k = 0; k < 4; k++) /* d|b|/db = sign(b), 0 at b = 0 as torch.sign */
         sums[6 + k] *= p[6 + k] > 0.0f ? 1.0 : (p[6 + k] < 0.0f ? -1.0 : (p[6 + k] == 0.0f ? 0.0 : NAN));
 }
+
+
+/* ---------------------------------------------------------------------------------------------------
+   EIS x·softplus(x)^alpha / (sqrt(beta + gamma·x²) + delta·e^(-theta·x)) (functional.eis), five parameters.
+   With f = e^(-|theta·x|), x/D is x·f/(H·f + delta) where theta·x < 0 and x/D = x/(H + delta·f) elsewhere,
+   so that the exponential never overflows (the reference's form, without its division by max(1, |x|)).
+   softplus^alpha is exp(alpha·ln softplus), ln softplus = x - e^x/2 below x = -15 (where softplus leaves
+   float32's normal range from x = -87). Vectors whose every |x| is at most 2^20 take this float32 form
+   (x² and H far inside the range); the others are taken lane by lane in double, the reference's formulas
+   with its zero rules (mul0), where nothing overflows before the result does. */
+#define EIS_NPV 5
+#define EIS_DIRECT 1048576.0f
+static inline void eis_prepare(const float *p, vf *P) {
+    for (int k = 0; k < EIS_NPV; k++) P[k] = splat(p[k]);
+}
+static inline double mul0_d(double a, double b) { return a == 0.0 || b == 0.0 ? 0.0 : a * b; }
+
+/* One lane in double: the value, and with d the x-gradient and the five summands (times g). */
+static inline double eis_lane(double x, double g, const vf *P, double *d) {
+    double alpha = P[0][0], beta = P[1][0], gamma = P[2][0], delta = P[3][0], theta = P[4][0];
+    double sp = x > 20.0 ? x : log1p(exp(x)), p = pow(sp, alpha), h = sqrt(beta + gamma * x * x);
+    double tx = theta * x, f = exp(-fabs(tx));
+    double den_neg = h * f + delta, den_pos = h + delta * f;
+    int neg = tx < 0.0, by_f = neg && den_neg != 0.0; /* delta = 0 and h·f underflowed: D = h */
+    double inv_d = by_f ? f / den_neg : 1.0 / den_pos, e_inv_d = neg ? 1.0 / den_neg : f / den_pos;
+    double r = x * inv_d;
+    if (!d) return p * r;
+    double sig = 1.0 / (1.0 + exp(-x)), ratio = x < -20.0 ? 1.0 - 0.5 * exp(x) : sig / sp;
+    double x_over_h = h == 0.0 ? 0.0 : x / h, q = mul0_d(delta, e_inv_d), pr = p * r;
+    double dr = inv_d - mul0_d(r * gamma, x_over_h) * inv_d + theta * mul0_d(r, q);
+    d[0] = g * (alpha * p * ratio * r + p * dr);
+    d[1] = g * mul0_d(p, log(sp)) * r;
+    d[2] = g * (h == 0.0 ? 0.0 : -pr * inv_d / (2.0 * h));
+    d[3] = g * (-0.5 * mul0_d(pr * r, x_over_h));
+    d[4] = g * (-pr * e_inv_d);
+    d[5] = g * pr * mul0_d(x, q);
+    return p * r;
+}
+
+/* The float32 form's shared parts (every |x| <= 2^20). */
+typedef struct {
+    vf sp, sig, e, ln_sp, p, h, f, inv_d, e_inv_d; /* 1/D and e^(-theta·x)/D */
+} eis_parts;
+static inline eis_parts eis_float(vf x, const vf *P) {
+    eis_parts t;
+    t.e = exp_below88(-absv(x));
+    vf r1 = recip(1.0f + t.e); /* in [1/2, 1] */
+    t.sp = MAXV(x, ZERO) + log1p_unit(t.e);
+    t.sig = sel(x >= 0.0f, r1, t.e * r1);
+    t.ln_sp = sel(x < -15.0f, x - 0.5f * t.e, log_normal(t.sp));
+    t.p = exp_v(P[0] * t.ln_sp);
+    t.h = sqrtv(P[1] + P[2] * (x * x));
+    vf tx = P[4] * x, den_neg, den_pos;
+    t.f = exp_below88(-absv(tx));
+    den_neg = t.h * t.f + P[3], den_pos = t.h + P[3] * t.f;
+    vi neg = tx < 0.0f, by_f = neg & (den_neg != 0.0f); /* delta = 0 and h·f underflowed: D = h */
+    /* divisions, not a reciprocal: D·f may be subnormal, where 1/(D·f) overflows but f/(D·f) does not */
+    t.inv_d = sel(by_f, t.f, ONE) / sel(by_f, den_neg, den_pos);
+    t.e_inv_d = sel(neg, ONE, t.f) / sel(neg, den_neg, den_pos); /* inf where D·f underflowed, as e^(-theta·x)/D */
+    return t;
+}
+
+static inline vf eis_val(vf x, const vf *P) {
+    if (any_beyond(x, EIS_DIRECT)) {
+        vf y;
+        for (int k = 0; k < W; k++) y[k] = (float)eis_lane(x[k], 0.0, P, NULL);
+        return y;
+    }
+    eis_parts t = eis_float(x, P);
+    return t.p * (x * t.inv_d);
+}
+static inline void eis_grad(vf g, vf x, const vf *P, vf *d) {
+    if (any_beyond(x, EIS_DIRECT)) {
+        for (int k = 0; k < W; k++) {
+            double dk[6];
+            eis_lane(x[k], g[k], P, dk);
+            for (int j = 0; j < 6; j++) d[j][k] = (float)dk[j];
+        }
+        return;
+    }
+    eis_parts t = eis_float(x, P);
+    vf inv_d = t.inv_d, e_inv_d = t.e_inv_d, r = x * inv_d;
+    vi flat = t.h == 0.0f;
+    vf x_over_h = sel(flat, ZERO, x / t.h), q = scalar_times(P[3], e_inv_d), pr = t.p * r;
+    vf ratio = sel(x < -20.0f, 1.0f - 0.5f * t.e, t.sig / t.sp);
+    vf dr = inv_d - (r * P[2] * x_over_h) * inv_d + P[4] * (r * q);
+    d[0] = g * (P[0] * t.p * ratio * r + t.p * dr);
+    d[1] = g * (t.p * t.ln_sp) * r;
+    d[2] = g * sel(flat, ZERO, -pr * inv_d / (2.0f * t.h));
+    d[3] = g * (-0.5f * (pr * r) * x_over_h);
+    d[4] = g * (-pr * e_inv_d);
+    d[5] = g * pr * (x * q);
+}
+
+DEFINE_FWD(eis, 1, eis_prepare, EIS_NPV)
+DEFINE_BWD(eis, 1, eis_prepare, EIS_NPV, 5)
 
 /* Bumped whenever a signature changes; the loader refuses a library built from other code. */
 int actlab_kernels_abi(void) { return 4; }
