@@ -732,6 +732,18 @@ static inline int any_beyond(vf x, float lim) {
 #endif
 }
 
+/* Whether any lane is below lim (NaN lanes do not count). */
+static inline int any_below(vf x, float lim) {
+#if defined(__AVX512F__)
+    return _mm512_cmp_ps_mask((__m512)x, (__m512)splat(lim), _CMP_LT_OQ) != 0;
+#else
+    vi hit = x < lim;
+    int32_t any = 0;
+    for (int k = 0; k < W; k++) any |= hit[k];
+    return any != 0;
+#endif
+}
+
 static inline vf pau_num(vf x, const vf *P) {
     return ((((P[5] * x + P[4]) * x + P[3]) * x + P[2]) * x + P[1]) * x + P[0];
 }
@@ -851,10 +863,14 @@ void pau_bwd(const float *g, const float *x, float *gx, int64_t n, const float *
    float32's normal range from x = -87). Vectors whose every |x| is at most 2^20 take this float32 form
    (x² and H far inside the range); the others are taken lane by lane in double, the reference's formulas
    with its zero rules (mul0), where nothing overflows before the result does. */
-#define EIS_NPV 5
+#define EIS_NPV 7
 #define EIS_DIRECT 1048576.0f
+/* P[5], P[6]: alpha = 1 (softplus^alpha is softplus) and theta = 1 (e^(-|theta·x|) is softplus's own
+   e^(-|x|)), EIS-1's values: branches the same way for every vector, each saves an exp (and a log). */
 static inline void eis_prepare(const float *p, vf *P) {
-    for (int k = 0; k < EIS_NPV; k++) P[k] = splat(p[k]);
+    for (int k = 0; k < 5; k++) P[k] = splat(p[k]);
+    P[5] = splat(p[0] == 1.0f ? 1.0f : 0.0f);
+    P[6] = splat(p[4] == 1.0f ? 1.0f : 0.0f);
 }
 static inline double mul0_d(double a, double b) { return a == 0.0 || b == 0.0 ? 0.0 : a * b; }
 
@@ -884,22 +900,30 @@ static inline double eis_lane(double x, double g, const vf *P, double *d) {
 typedef struct {
     vf sp, sig, e, ln_sp, p, h, f, inv_d, e_inv_d; /* 1/D and e^(-theta·x)/D */
 } eis_parts;
-static inline eis_parts eis_float(vf x, const vf *P) {
+static inline eis_parts eis_float(vf x, const vf *P, int need_log) {
     eis_parts t;
     t.e = exp_below88(-absv(x));
     vf r1 = recip(1.0f + t.e); /* in [1/2, 1] */
     t.sp = MAXV(x, ZERO) + log1p_unit(t.e);
     t.sig = sel(x >= 0.0f, r1, t.e * r1);
-    t.ln_sp = sel(x < -15.0f, x - 0.5f * t.e, log_normal(t.sp));
-    t.p = exp_v(P[0] * t.ln_sp);
+    const int alpha_one = P[5][0] != 0.0f;
+    if (need_log || !alpha_one) t.ln_sp = sel(x < -15.0f, x - 0.5f * t.e, log_normal(t.sp));
+    else t.ln_sp = ZERO;
+    t.p = alpha_one ? t.sp : exp_v(P[0] * t.ln_sp);
     t.h = sqrtv(P[1] + P[2] * (x * x));
     vf tx = P[4] * x, den_neg, den_pos;
-    t.f = exp_below88(-absv(tx));
+    t.f = P[6][0] != 0.0f ? t.e : exp_below88(-absv(tx));
     den_neg = t.h * t.f + P[3], den_pos = t.h + P[3] * t.f;
     vi neg = tx < 0.0f, by_f = neg & (den_neg != 0.0f); /* delta = 0 and h·f underflowed: D = h */
-    /* divisions, not a reciprocal: D·f may be subnormal, where 1/(D·f) overflows but f/(D·f) does not */
-    t.inv_d = sel(by_f, t.f, ONE) / sel(by_f, den_neg, den_pos);
-    t.e_inv_d = sel(neg, ONE, t.f) / sel(neg, den_neg, den_pos); /* inf where D·f underflowed, as e^(-theta·x)/D */
+    vf den = sel(by_f, den_neg, den_pos);
+    if (any_below(den, 1e-30f)) { /* D·f tiny (delta ~ 0): 1/(D·f) may overflow where f/(D·f) does not */
+        t.inv_d = sel(by_f, t.f, ONE) / den;
+        t.e_inv_d = sel(neg, ONE, t.f) / sel(neg, den_neg, den_pos); /* inf where D·f is 0 */
+    } else { /* one division for both (by_f is neg here) */
+        vf rd = 1.0f / den;
+        t.inv_d = sel(neg, t.f, ONE) * rd;
+        t.e_inv_d = sel(neg, ONE, t.f) * rd;
+    }
     return t;
 }
 
@@ -909,7 +933,7 @@ static inline vf eis_val(vf x, const vf *P) {
         for (int k = 0; k < W; k++) y[k] = (float)eis_lane(x[k], 0.0, P, NULL);
         return y;
     }
-    eis_parts t = eis_float(x, P);
+    eis_parts t = eis_float(x, P, 0);
     return t.p * (x * t.inv_d);
 }
 static inline void eis_grad(vf g, vf x, const vf *P, vf *d) {
@@ -921,15 +945,16 @@ static inline void eis_grad(vf g, vf x, const vf *P, vf *d) {
         }
         return;
     }
-    eis_parts t = eis_float(x, P);
+    eis_parts t = eis_float(x, P, 1);
     vf inv_d = t.inv_d, e_inv_d = t.e_inv_d, r = x * inv_d;
     vi flat = t.h == 0.0f;
-    vf x_over_h = sel(flat, ZERO, x / t.h), q = scalar_times(P[3], e_inv_d), pr = t.p * r;
+    vf inv_h = 1.0f / t.h; /* inf at h = 0, selected away */
+    vf x_over_h = sel(flat, ZERO, x * inv_h), q = scalar_times(P[3], e_inv_d), pr = t.p * r;
     vf ratio = sel(x < -20.0f, 1.0f - 0.5f * t.e, t.sig / t.sp);
     vf dr = inv_d - (r * P[2] * x_over_h) * inv_d + P[4] * (r * q);
     d[0] = g * (P[0] * t.p * ratio * r + t.p * dr);
     d[1] = g * (t.p * t.ln_sp) * r;
-    d[2] = g * sel(flat, ZERO, -pr * inv_d / (2.0f * t.h));
+    d[2] = g * sel(flat, ZERO, (-0.5f * pr) * (inv_d * inv_h));
     d[3] = g * (-0.5f * (pr * r) * x_over_h);
     d[4] = g * (-pr * e_inv_d);
     d[5] = g * pr * (x * q);
