@@ -23,33 +23,37 @@
 #define PARALLEL_FROM 65536 /* below this a single thread is faster than waking the others */
 #define MAX_SUMS 10         /* parameter values in and gradient sums out, at most */
 
+/* Every vector helper inlined: GCC's size heuristics otherwise leave some (erf_gauss, the exp) as calls in
+   the hot loops, where each call spills its vector arguments (Pserf's forward: 73 -> 83 cycles). */
+#define INLINE static inline __attribute__((always_inline))
+
 typedef float vf __attribute__((vector_size(64)));
 typedef int32_t vi __attribute__((vector_size(64)));
 
-static inline vf splat(float a) { return a - (vf){0}; } /* not 0 + a, which turns -0 into +0 */
-static inline vf sel(vi m, vf a, vf b) { return (vf)((m & (vi)a) | (~m & (vi)b)); }
+INLINE vf splat(float a) { return a - (vf){0}; } /* not 0 + a, which turns -0 into +0 */
+INLINE vf sel(vi m, vf a, vf b) { return (vf)((m & (vi)a) | (~m & (vi)b)); }
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 /* One instruction each: vmaxps(b, a) is b > a ? b : a, so a NaN in a comes through, as in the generic form. */
-static inline vf MAXV(vf a, vf b) { return (vf)_mm512_max_ps((__m512)b, (__m512)a); }
-static inline vf MINV(vf a, vf b) { return (vf)_mm512_min_ps((__m512)b, (__m512)a); }
+INLINE vf MAXV(vf a, vf b) { return (vf)_mm512_max_ps((__m512)b, (__m512)a); }
+INLINE vf MINV(vf a, vf b) { return (vf)_mm512_min_ps((__m512)b, (__m512)a); }
 /* 1/d for finite normal d >= 1e-37: 14-bit estimate and one Newton step, within 1 ulp, 3 ops instead of a
    division (~10 cycles for 16 floats here). Not for 0, inf or huge d: the kernels only pass bounded ones. */
-static inline vf recip(vf d) {
+INLINE vf recip(vf d) {
     vf r = (vf)_mm512_rcp14_ps((__m512)d);
     return r + r * (1.0f - d * r);
 }
 #else
-static inline vf MAXV(vf a, vf b) { return sel(a < b, b, a); }
-static inline vf MINV(vf a, vf b) { return sel(a > b, b, a); }
-static inline vf recip(vf d) { return 1.0f / d; }
+INLINE vf MAXV(vf a, vf b) { return sel(a < b, b, a); }
+INLINE vf MINV(vf a, vf b) { return sel(a > b, b, a); }
+INLINE vf recip(vf d) { return 1.0f / d; }
 #endif
-static inline vf absv(vf x) { return (vf)((vi)x & 0x7fffffff); }
-static inline vf copysignv(vf mag, vf sign) {
+INLINE vf absv(vf x) { return (vf)((vi)x & 0x7fffffff); }
+INLINE vf copysignv(vf mag, vf sign) {
     return (vf)(((vi)mag & 0x7fffffff) | ((vi)sign & (int32_t)0x80000000));
 }
-static inline vf sqrtv(vf x) {
+INLINE vf sqrtv(vf x) {
     vf r;
     for (int k = 0; k < W; k++) r[k] = sqrtf(x[k]); /* one vsqrtps: -fno-math-errno */
     return r;
@@ -62,7 +66,7 @@ static inline vf sqrtv(vf x) {
 /* c·exp(r) for |r| <= ln(2)/2 and a constant c (a power of 2, folded into the coefficients, so that a
    caller's factor such as -2 costs no op): degree 6, Horner, fitted towards minimax for relative error
    (1.9e-9; 1.2 ulp evaluated in float32), three ops fewer than Cephes' 1 + r + r²·P(r) of degree 7. */
-static inline vf exp_reduced_times(vf r, float c) {
+INLINE vf exp_reduced_times(vf r, float c) {
     vf p = splat(0.001383653492666781f * c);
     p = p * r + 0.008375054225325584f * c;
     p = p * r + 0.04166824370622635f * c;
@@ -73,7 +77,7 @@ static inline vf exp_reduced_times(vf r, float c) {
 }
 
 /* n = round(x/ln 2) and r = x - n·ln 2 (Cody-Waite: ln 2 in two parts), for |x| < 2^21. */
-static inline vf exp_reduce(vf x, vf *n) {
+INLINE vf exp_reduce(vf x, vf *n) {
     *n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     vf r = *n * -0.693359375f + x;
     return *n * 2.12194440e-4f + r;
@@ -82,40 +86,40 @@ static inline vf exp_reduce(vf x, vf *n) {
 #if defined(__AVX512F__)
 /* c·exp(x) for -86.6 <= x <= 88.72: exp(r) scaled by 2^n in one vscalefps (no intermediate overflow at
    n = 128, where exp(r) < 1). Relative error < 2 ulp. */
-static inline vf exp_core_times(vf x, float c) {
+INLINE vf exp_core_times(vf x, float c) {
     vf n, r = exp_reduce(x, &n);
     return (vf)_mm512_scalef_ps((__m512)exp_reduced_times(r, c), (__m512)n);
 }
-static inline vf exp_core(vf x) { return exp_core_times(x, 1.0f); }
+INLINE vf exp_core(vf x) { return exp_core_times(x, 1.0f); }
 /* exp(x) for any x (NaN kept): vscalefps gives inf past 88.72 and the subnormals and 0 below -87.3 itself,
    so only x is clamped (to [-104, 89], where 2^(n-1) is exactly representable for scalef). */
-static inline vf exp_v(vf x) { return exp_core(MINV(MAXV(x, splat(-104.0f)), splat(89.0f))); }
+INLINE vf exp_v(vf x) { return exp_core(MINV(MAXV(x, splat(-104.0f)), splat(89.0f))); }
 /* c·exp(x) for x <= 88.72 (or NaN), |c| <= 2: clamped at -105, where even 2·exp(x) rounds to 0. */
-static inline vf exp_below88_times(vf x, float c) { return exp_core_times(MAXV(x, splat(-105.0f)), c); }
+INLINE vf exp_below88_times(vf x, float c) { return exp_core_times(MAXV(x, splat(-105.0f)), c); }
 #else
 /* c·exp(x) for -86.6 <= x <= 88.72 (the caller clamps): 2c·exp(r) times 2^(n-1) from the exponent bits
    (n - 1 stays in the normal range at both ends). Relative error < 2 ulp. */
-static inline vf exp_core_times(vf x, float c) {
+INLINE vf exp_core_times(vf x, float c) {
     vf n, r = exp_reduce(x, &n);
     vi e = (__builtin_convertvector(n, vi) + 126) << 23;
     return exp_reduced_times(r, 2.0f * c) * (vf)e;
 }
-static inline vf exp_core(vf x) { return exp_core_times(x, 1.0f); }
+INLINE vf exp_core(vf x) { return exp_core_times(x, 1.0f); }
 /* exp(x) for any x: inf above 88.72, 0 below -86.6 (where exp leaves float32's normal range); NaN kept. */
-static inline vf exp_v(vf x) {
+INLINE vf exp_v(vf x) {
     vf v = exp_core(MINV(MAXV(x, splat(-86.6f)), splat(88.72f)));
     v = sel(x > 88.72f, INF, v);
     return sel(x < -86.6f, ZERO, v);
 }
 /* c·exp(x) for x <= 88.72 (or NaN): 0 below -86.6; two ops cheaper than exp_v. */
-static inline vf exp_below88_times(vf x, float c) {
+INLINE vf exp_below88_times(vf x, float c) {
     return sel(x < -86.6f, ZERO, exp_core_times(MAXV(x, splat(-86.6f)), c));
 }
 #endif
-static inline vf exp_below88(vf x) { return exp_below88_times(x, 1.0f); }
+INLINE vf exp_below88(vf x) { return exp_below88_times(x, 1.0f); }
 
 /* 2^n for integral n in [-126, 127]. */
-static inline vf pow2i(vf n) {
+INLINE vf pow2i(vf n) {
 #if defined(__AVX512F__)
     return (vf)_mm512_scalef_ps((__m512)ONE, (__m512)n);
 #else
@@ -132,7 +136,7 @@ static inline vf pow2i(vf n) {
 typedef struct {
     vf em, scale; /* expm1(r) and 2^n */
 } exp_parts;
-static inline exp_parts exp_parts_core(vf x) {
+INLINE exp_parts exp_parts_core(vf x) {
     vf n, r = exp_reduce(x, &n);
     vf p = splat(0.00138824712485075f);
     p = p * r + 0.008366495370864868f;
@@ -143,17 +147,17 @@ static inline exp_parts exp_parts_core(vf x) {
 }
 /* The same for any x <= 0: below -87 exp(x) is 0 and exp(x) - 1 is -1 (a select: letting 2^n go subnormal
    costs more, as every op on a subnormal does here). */
-static inline exp_parts exp_parts_neg(vf x) {
+INLINE exp_parts exp_parts_neg(vf x) {
     exp_parts parts = exp_parts_core(MAXV(x, splat(-87.0f)));
     parts.scale = sel(x < -87.0f, ZERO, parts.scale);
     return parts;
 }
-static inline vf exp_of(exp_parts p) { return p.em * p.scale + p.scale; }
+INLINE vf exp_of(exp_parts p) { return p.em * p.scale + p.scale; }
 /* 1 - exp(x), the sum negated (one FNMA), with +0 at x = 0 as -expm1 gives. */
-static inline vf one_minus_exp_of(exp_parts p) { return (1.0f - p.scale) - p.em * p.scale; }
+INLINE vf one_minus_exp_of(exp_parts p) { return (1.0f - p.scale) - p.em * p.scale; }
 
 /* sigma(z) and sigma(z)·sigma(-z) from one exp of -|z|. */
-static inline void sigmoid_pair(vf z, vf *s, vf *ss) {
+INLINE void sigmoid_pair(vf z, vf *s, vf *ss) {
     vf e = exp_below88(-absv(z));
     vf r = recip(1.0f + e); /* 1 + e in [1, 2] */
     *s = sel(z >= 0.0f, r, e * r);
@@ -163,7 +167,7 @@ static inline void sigmoid_pair(vf z, vf *s, vf *ss) {
 /* 2·atanh(s) for 0 <= s <= 1/3 as 2s(1 + u·P(u)), u = s², P of degree 3 fitted for relative error on that
    range (Lawson-weighted least squares, 4.5e-9; the Taylor coefficients 1/3, 1/5, 1/7... need terms to s^15
    for as much): 4 FMAs where the series took 7. */
-static inline vf atanh2_series(vf s) {
+INLINE vf atanh2_series(vf s) {
     vf u = s * s;
     vf p = u * 0.1400461196899414f + 0.14001169800758362f;
     p = u * p + 0.20010748505592346f;
@@ -173,18 +177,18 @@ static inline vf atanh2_series(vf s) {
 }
 
 /* log(1 + e) for 0 <= e <= 1 as 2·atanh(s), s = e/(2 + e). */
-static inline vf log1p_unit(vf e) { return atanh2_series(e * recip(2.0f + e)); /* 2 + e in [2, 3] */ }
+INLINE vf log1p_unit(vf e) { return atanh2_series(e * recip(2.0f + e)); /* 2 + e in [2, 3] */ }
 
 /* ln(v) for a normal v > 0: v = 2^k·m with m in [2/3, 4/3) from the bits, ln(m) = 2·atanh(f/(2 + f)),
    f = m - 1 exact, |f/(2 + f)| <= 1/5; k·ln 2 in two parts. */
-static inline vf log_normal(vf v) {
+INLINE vf log_normal(vf v) {
     vi bits = (vi)v, k = (bits - 0x3f2aaaab) >> 23;
     vf f = (vf)(bits - (k << 23)) - 1.0f, kf = __builtin_convertvector(k, vf);
     return kf * 0.693359375f + (kf * -2.12194440e-4f + atanh2_series(f * recip(2.0f + f))); /* 2 + f >= 5/3 */
 }
 
 /* softplus(z) and sigma(z) from one exp of -|z|. */
-static inline void softplus_sigmoid(vf z, vf *sp, vf *sig) {
+INLINE void softplus_sigmoid(vf z, vf *sp, vf *sig) {
     vf e = exp_below88(-absv(z));
     vf r = recip(1.0f + e); /* 1 + e in [1, 2] */
     *sp = MAXV(z, ZERO) + log1p_unit(e);
@@ -193,7 +197,7 @@ static inline void softplus_sigmoid(vf z, vf *sp, vf *sig) {
 
 /* scale·erfc(slope·t)·exp(slope²t²) for 0 <= slope·t <= 9.3: u·P(u), u = 1/(1 + slope·t/2), P of degree 9
    (fused._erfc_scaled; relative error 1.7e-8 before float32 rounding). */
-static inline vf erfcx_poly(vf t, float slope, float scale) {
+INLINE vf erfcx_poly(vf t, float slope, float scale) {
     vf u = recip(1.0f + (0.5f * slope) * t); /* in [1, 5.7] */
     vf p = (0.01450870931148529f * scale) * u - 0.13513387739658356f * scale;
     p = p * u + 0.45631107687950134f * scale;
@@ -210,7 +214,7 @@ static inline vf erfcx_poly(vf t, float slope, float scale) {
 /* exp(-h·t²) at full relative precision for 0 <= t, h·t² <= 86.5: the rounding error of sq = fl(t²) is
    recovered exactly and applied as exp(-h·sq)·(1 - h·err): err by one FMA where the machine has one (an
    explicit fmaf: contraction of t·|t| - sq happened with AVX-512 but not with AVX2), else Dekker's split. */
-static inline vf gauss_core(vf t, float h) {
+INLINE vf gauss_core(vf t, float h) {
     vf sq = t * t;
 #if defined(__FP_FAST_FMAF) /* a hardware FMA: fma(t, t, -sq) is exact */
     vf err;
@@ -224,7 +228,7 @@ static inline vf gauss_core(vf t, float h) {
 }
 
 /* (scale·erfc(t), exp(-t²)) for t >= 0, both flushed to 0 beyond t = 9.3; NaN kept. */
-static inline void erfc_gauss(vf t0, float scale, vf *ec, vf *gauss) {
+INLINE void erfc_gauss(vf t0, float scale, vf *ec, vf *gauss) {
     vf t = MINV(t0, splat(9.3f));
     vf e = sel(t0 > 9.3f, ZERO, gauss_core(t, 1.0f));
     *ec = e * erfcx_poly(t, 1.0f, scale);
@@ -233,7 +237,7 @@ static inline void erfc_gauss(vf t0, float scale, vf *ec, vf *gauss) {
 
 /* erf(s) for |s| < 0.5 as s(2/sqrt(pi) + u·P(u)), u = s², P of degree 3 fitted for relative error
    (Lawson-weighted least squares, 1.6e-9; the Taylor series needs terms to s^13 for as much). */
-static inline vf erf_series(vf s) {
+INLINE vf erf_series(vf s) {
     vf u = s * s;
     vf p = u * 0.0047304220497608185f - 0.02676410973072052f;
     p = u * p + 0.11282950639724731f;
@@ -242,32 +246,32 @@ static inline vf erf_series(vf s) {
 }
 
 /* (erf(v), exp(-v²)) for v >= 0 (or NaN). */
-static inline void erf_gauss(vf v, vf *erf, vf *gauss) {
+INLINE void erf_gauss(vf v, vf *erf, vf *gauss) {
     vf ec;
     erfc_gauss(v, 1.0f, &ec, gauss);
     *erf = sel(v < 0.5f, erf_series(v), 1.0f - ec);
 }
 
 /* erf(s) for any s. */
-static inline vf erf_v(vf s) {
+INLINE vf erf_v(vf s) {
     vf e, gs;
     erf_gauss(absv(s), &e, &gs);
     return copysignv(e, s);
 }
 
 /* a·b, but 0 where either factor is 0 (functional.mul0). */
-static inline vf mul0(vf a, vf b) { return sel((a == 0.0f) | (b == 0.0f), ZERO, a * b); }
+INLINE vf mul0(vf a, vf b) { return sel((a == 0.0f) | (b == 0.0f), ZERO, a * b); }
 
 /* a·b for a finite b that is 0 wherever a overflowed to ±inf (a read as ±max): 0 where b is 0, as mul0
    gives, in two ops for its four (the zero may carry a sign). */
-static inline vf times_vanishing(vf a, vf b) { return MINV(MAXV(a, splat(-BIG)), splat(BIG)) * b; }
+INLINE vf times_vanishing(vf a, vf b) { return MINV(MAXV(a, splat(-BIG)), splat(BIG)) * b; }
 
 /* c·v for a parameter c splat over the vector: 0 where c is 0 (even where v is inf), as mul0 gives; the
    compare of c is the same for every vector, so the loop keeps one select and one multiply of mul0's four. */
-static inline vf scalar_times(vf c, vf v) { return sel(c == 0.0f, ZERO, c * v); }
+INLINE vf scalar_times(vf c, vf v) { return sel(c == 0.0f, ZERO, c * v); }
 
 /* sq·f for a square sq >= 0 that may overflow to inf and a finite f: 0 where f is 0, one op for mul0's four. */
-static inline vf square_times(vf sq, vf f) { return MINV(sq, splat(BIG)) * f; }
+INLINE vf square_times(vf sq, vf f) { return MINV(sq, splat(BIG)) * f; }
 
 /* ---------------------------------------------------------------------------------------------------
    Each activation on 16 elements: NAME_val(x, P) and NAME_grad(g, x, P, d) with d[0] = dL/dx and
@@ -276,27 +280,27 @@ static inline vf square_times(vf sq, vf f) { return MINV(sq, splat(BIG)) * f; }
 
 /* 1/(1 + e^-z) for any z, e^-z taken at -z clamped to +-86.6 so that 1 + e^-z stays a bounded divisor
    (below z = -86.6 the callers' products are below 1e-36 or flushed). */
-static inline vf sigmoid_clamped(vf z) {
+INLINE vf sigmoid_clamped(vf z) {
     return recip(1.0f + exp_core(MINV(MAXV(-z, splat(-86.6f)), splat(86.6f))));
 }
 
-static inline vf silu_val(vf x, const vf *P) {
+INLINE vf silu_val(vf x, const vf *P) {
     (void)P;
     return sel(x < -86.6f, splat(-0.0f), x * sigmoid_clamped(x)); /* -2e-36 < x·sigma(x) < 0 there */
 }
-static inline void silu_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE void silu_grad(vf g, vf x, const vf *P, vf *d) {
     (void)P;
     vf s, ss;
     sigmoid_pair(x, &s, &ss);
     d[0] = g * (s + MINV(MAXV(x, splat(-104.0f)), splat(104.0f)) * ss);
 }
 
-static inline vf swish_val(vf x, const vf *P) {
+INLINE vf swish_val(vf x, const vf *P) {
     vf bx = P[0] * x;
     /* |x·sigma(bx)| < 1e-34 there unless |x| is huge: a zero of x's sign */
     return sel(bx < -86.6f, copysignv(ZERO, x), x * sigmoid_clamped(bx));
 }
-static inline void swish_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE void swish_grad(vf g, vf x, const vf *P, vf *d) {
     vf s, ss;
     sigmoid_pair(P[0] * x, &s, &ss);
     vf x_ss = x * ss;
@@ -304,12 +308,12 @@ static inline void swish_grad(vf g, vf x, const vf *P, vf *d) {
     d[1] = g * (x * x_ss);
 }
 
-static inline vf mish_val(vf x, const vf *P) {
+INLINE vf mish_val(vf x, const vf *P) {
     (void)P;
     vf e = exp_below88(MINV(x, splat(20.0f))), n = e * (e + 2.0f);
     return MAXV(x, splat(-104.0f)) * (n * recip(n + 2.0f)); /* n + 2 in [2, 2.4e17] */
 }
-static inline void mish_grad(vf g, vf x0, const vf *P, vf *d) {
+INLINE void mish_grad(vf g, vf x0, const vf *P, vf *d) {
     (void)P;
     vf x = MAXV(x0, splat(-104.0f));
     vf e = exp_below88(MINV(x, splat(20.0f))), n = e * (e + 2.0f), r = recip(n + 2.0f);
@@ -318,12 +322,12 @@ static inline void mish_grad(vf g, vf x0, const vf *P, vf *d) {
 }
 
 /* Softplus ln(1 + e^(beta·x))/beta, x itself above the threshold (of beta·x): its own limits. */
-static inline vf softplus_val(vf x, const vf *P) {
+INLINE vf softplus_val(vf x, const vf *P) {
     vf z = P[0] * x, sp, sig;
     softplus_sigmoid(z, &sp, &sig);
     return sel(z > P[1], x, sp * (1.0f / P[0])); /* 1/beta: once per call, hoisted out of the loop */
 }
-static inline void softplus_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE void softplus_grad(vf g, vf x, const vf *P, vf *d) {
     vf z = P[0] * x, s, ss;
     sigmoid_pair(z, &s, &ss);
     d[0] = g * sel(z > P[1], ONE, s); /* beta and the threshold are buffers: d[1], d[2] stay 0 */
@@ -332,20 +336,20 @@ static inline void softplus_grad(vf g, vf x, const vf *P, vf *d) {
 #define GELU_ZERO 13.152186130069785f /* 9.3·sqrt(2): Phi(-x) and phi(x) flushed to 0 beyond */
 
 /* Phi(x) and exp(-x²/2) sharing one exp; exp(-x²/2) from x itself, erfc's factor from x/sqrt(2). */
-static inline void gelu_parts(vf x, vf *cdf, vf *gauss) {
+INLINE void gelu_parts(vf x, vf *cdf, vf *gauss) {
     vf a = absv(x), t = MINV(a, splat(GELU_ZERO));
     vf e = sel(a > GELU_ZERO, ZERO, gauss_core(t, 0.5f));
     vf tail = e * erfcx_poly(t, 0.7071067811865475f, 0.5f);
     *cdf = sel(x > 0.0f, 1.0f - tail, tail);
     *gauss = e;
 }
-static inline vf gelu_val(vf x, const vf *P) {
+INLINE vf gelu_val(vf x, const vf *P) {
     (void)P;
     vf cdf, gs;
     gelu_parts(x, &cdf, &gs);
     return MAXV(x, splat(-GELU_ZERO)) * cdf;
 }
-static inline void gelu_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE void gelu_grad(vf g, vf x, const vf *P, vf *d) {
     (void)P;
     vf cdf, gs;
     gelu_parts(x, &cdf, &gs);
@@ -354,12 +358,12 @@ static inline void gelu_grad(vf g, vf x, const vf *P, vf *d) {
 }
 
 /* smooth max(a·x, b·x), erf form; SMU is a = 1, b = alpha. */
-static inline vf smooth_erf_val(vf x, vf a, vf b, vf mu) {
+INLINE vf smooth_erf_val(vf x, vf a, vf b, vf mu) {
     vf d = a - b, z = mu * d * x, he, gs;
     erfc_gauss(absv(z), 0.5f, &he, &gs);
     return x * (b + d * sel(z > 0.0f, 1.0f - he, he));
 }
-static inline void smooth_erf_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
+INLINE void smooth_erf_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
     vf d = a - b, z = mu * d * x, he, gs;
     erfc_gauss(absv(z), 0.5f, &he, &gs);
     vi right = z > 0.0f;
@@ -376,10 +380,10 @@ static inline void smooth_erf_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
 /* smooth max(a·x, b·x) with parameters (a, b, mu), and SMU's form of it, a = 1 and b = alpha, with (alpha, mu)
    (functional.smu_pair). */
 #define SMOOTH_MAX_PAIR(MAX, SMU, FORM)                                                                     \
-    static inline vf MAX##_val(vf x, const vf *P) { return FORM##_val(x, P[0], P[1], P[2]); }              \
-    static inline void MAX##_grad(vf g, vf x, const vf *P, vf *d) { FORM##_grad(g, x, P[0], P[1], P[2], d); } \
-    static inline vf SMU##_val(vf x, const vf *P) { return FORM##_val(x, ONE, P[0], P[1]); }               \
-    static inline void SMU##_grad(vf g, vf x, const vf *P, vf *d) {                                        \
+    INLINE vf MAX##_val(vf x, const vf *P) { return FORM##_val(x, P[0], P[1], P[2]); }              \
+    INLINE void MAX##_grad(vf g, vf x, const vf *P, vf *d) { FORM##_grad(g, x, P[0], P[1], P[2], d); } \
+    INLINE vf SMU##_val(vf x, const vf *P) { return FORM##_val(x, ONE, P[0], P[1]); }               \
+    INLINE void SMU##_grad(vf g, vf x, const vf *P, vf *d) {                                        \
         vf d4[4];                                                                                           \
         FORM##_grad(g, x, ONE, P[0], P[1], d4);                                                             \
         d[0] = d4[0], d[1] = d4[2], d[2] = d4[3];                                                           \
@@ -388,19 +392,19 @@ static inline void smooth_erf_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
 SMOOTH_MAX_PAIR(smooth_max_erf, smu, smooth_erf)
 
 /* smooth max, sqrt form, everything divided through by m = max(|x|, |mu|, 1e-30) (fused._sqrt_scaled). */
-static inline vf sqrt_scaled(vf x, vf d, vf mu, vf *big, vf *xs, vf *ms) {
+INLINE vf sqrt_scaled(vf x, vf d, vf mu, vf *big, vf *xs, vf *ms) {
     *big = MAXV(MAXV(absv(x), absv(mu)), splat(1e-30f));
     vf inv = 1.0f / *big;
     *xs = x * inv, *ms = mu * inv;
     vf dxs = d * *xs;
     return sqrtv(dxs * dxs + *ms * *ms);
 }
-static inline vf smooth_sqrt_val(vf x, vf a, vf b, vf mu) {
+INLINE vf smooth_sqrt_val(vf x, vf a, vf b, vf mu) {
     vf big, xs, ms, rs = sqrt_scaled(x, a - b, mu, &big, &xs, &ms), sxs = (a + b) * xs;
     vf opposite = (ms * ms - 4.0f * (a * b) * (xs * xs)) / (rs - sxs);
     return 0.5f * big * sel(sxs >= 0.0f, sxs + rs, opposite);
 }
-static inline void smooth_sqrt_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
+INLINE void smooth_sqrt_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
     vf d = a - b, big, xs, ms, rs = sqrt_scaled(x, d, mu, &big, &xs, &ms);
     vf inv_rs = sel(rs == 0.0f, ZERO, 1.0f / rs);
     vf u = d * xs * inv_rs, half_g = 0.5f * g;
@@ -415,13 +419,13 @@ SMOOTH_MAX_PAIR(smooth_max_sqrt, smu1, smooth_sqrt)
    s = sigma/(2 + sigma) is 1/(3 + 2E) for z >= 0 and E/(2 + 3E) below: one division, not sigma's and then
    s's. The backward's sigma(z)sigma(-z)/(1 + sigma(z)) is E/((1 + E)(2 + E)), or E/((1 + E)(1 + 2E)) below;
    both come from one reciprocal of the product of the three divisors (in [2, 30]). */
-static inline vf logish_val(vf x, const vf *P) {
+INLINE vf logish_val(vf x, const vf *P) {
     vf z = P[1] * x, E = exp_below88(-absv(z));
     vi right = z >= 0.0f;
     vf s = sel(right, ONE, E) * recip(sel(right, 3.0f + 2.0f * E, 2.0f + 3.0f * E)); /* in [2, 5] */
     return P[0] * (x * atanh2_series(s));
 }
-static inline void logish_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE void logish_grad(vf g, vf x, const vf *P, vf *d) {
     vf z = P[1] * x, E = exp_below88(-absv(z));
     vi right = z >= 0.0f;
     vf c = sel(right, 3.0f + 2.0f * E, 2.0f + 3.0f * E), b = sel(right, 2.0f + E, 1.0f + 2.0f * E);
@@ -436,14 +440,14 @@ static inline void logish_grad(vf g, vf x, const vf *P, vf *d) {
    1 - q and q from one reduction. x is clamped at 3.77 (w = 43.4, so -2w >= -86.8 needs no clamp of its own):
    tanh(w) is 1 in float32 from w = 9 on, and x·w·sech²(w) < 4e-36 beyond, 0 next to tanh(w) = 1. */
 #define TANHEXP_FLAT 3.77f
-static inline vf tanhexp_val(vf x, const vf *P) {
+INLINE vf tanhexp_val(vf x, const vf *P) {
     (void)P;
     /* the -2 folded into the exp's polynomial; below x = -105 even -2w rounds to 0 */
     exp_parts q = exp_parts_core(exp_below88_times(MINV(x, splat(TANHEXP_FLAT)), -2.0f));
     vf one_minus_q = one_minus_exp_of(q);                   /* +0 at w = 0: tanh(+0) is +0 */
     return x * (one_minus_q * recip(2.0f - one_minus_q)); /* 1 + q in [1, 2] */
 }
-static inline void tanhexp_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE void tanhexp_grad(vf g, vf x, const vf *P, vf *d) {
     (void)P;
     vf flat = MINV(x, splat(TANHEXP_FLAT)), e = exp_below88(flat); /* NaN kept */
     exp_parts parts = exp_parts_core(-2.0f * e);
@@ -454,7 +458,7 @@ static inline void tanhexp_grad(vf g, vf x, const vf *P, vf *d) {
 /* TanhSoft tanh(alpha·x + beta·e^(gamma·x))·ln(delta + e^x): tanh(w) = sign(w)·(1 - q)/(1 + q) and
    sech²(w) = 4q/(1 + q)², 1 - q and q = e^(-2|w|) from one reduction; ln(delta + e^x) = max(x, ln delta) + ln(1 + e),
    e = e^(-|x - ln delta|) (fused._tanhsoft_fast_parts). */
-static inline void tanhsoft_parts(vf x, const vf *P, vf *e_gx, vf *w, exp_parts *q, vf *log_term, vf *u,
+INLINE void tanhsoft_parts(vf x, const vf *P, vf *e_gx, vf *w, exp_parts *q, vf *log_term, vf *u,
                                   vf *e) {
     *e_gx = exp_v(P[2] * x);
     *w = P[0] * x + scalar_times(P[1], *e_gx); /* beta = 0: 0 even where e^(gamma·x) overflowed */
@@ -463,14 +467,14 @@ static inline void tanhsoft_parts(vf x, const vf *P, vf *e_gx, vf *w, exp_parts 
     *e = exp_below88(-absv(*u));
     *log_term = MAXV(x, P[4]) + log1p_unit(*e);
 }
-static inline vf tanhsoft_val(vf x, const vf *P) {
+INLINE vf tanhsoft_val(vf x, const vf *P) {
     vf e_gx, w, log_term, u, e;
     exp_parts q;
     tanhsoft_parts(x, P, &e_gx, &w, &q, &log_term, &u, &e);
     vf one_minus_q = one_minus_exp_of(q);
     return mul0(copysignv(one_minus_q * recip(2.0f - one_minus_q), w), log_term); /* 1 + q in [1, 2] */
 }
-static inline void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
     vf e_gx, w, log_term, u, e;
     exp_parts parts;
     tanhsoft_parts(x, P, &e_gx, &w, &parts, &log_term, &u, &e);
@@ -486,8 +490,8 @@ static inline void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
 }
 
 /* ErfAct x·erf(alpha·e^(beta·x)). */
-static inline vf erfact_val(vf x, const vf *P) { return x * erf_v(scalar_times(P[0], exp_v(P[1] * x))); }
-static inline void erfact_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE vf erfact_val(vf x, const vf *P) { return x * erf_v(scalar_times(P[0], exp_v(P[1] * x))); }
+INLINE void erfact_grad(vf g, vf x, const vf *P, vf *d) {
     vf e_bx = exp_v(P[1] * x), w = mul0(P[0], e_bx), erf_w, gs; /* mul0: 0 for alpha = 0 even at a NaN input */
     erf_gauss(absv(w), &erf_w, &gs);
     erf_w = copysignv(erf_w, w);
@@ -498,26 +502,26 @@ static inline void erfact_grad(vf g, vf x, const vf *P, vf *d) {
 }
 
 /* Serf x·erf(softplus(x)) and Pserf x·erf(gamma·softplus(delta·x)). */
-static inline vf serf_val(vf x, const vf *P) {
+INLINE vf serf_val(vf x, const vf *P) {
     (void)P;
     vf sp, sig, erf_sp, gs;
     softplus_sigmoid(x, &sp, &sig);
     erf_gauss(sp, &erf_sp, &gs);
     return x * erf_sp;
 }
-static inline void serf_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE void serf_grad(vf g, vf x, const vf *P, vf *d) {
     (void)P;
     vf sp, sig, erf_sp, gs;
     softplus_sigmoid(x, &sp, &sig);
     erf_gauss(sp, &erf_sp, &gs);
     d[0] = g * (erf_sp + x * sig * (1.1283791670955126f * gs));
 }
-static inline vf pserf_val(vf x, const vf *P) {
+INLINE vf pserf_val(vf x, const vf *P) {
     vf sp, sig;
     softplus_sigmoid(P[1] * x, &sp, &sig);
     return x * erf_v(P[0] * sp);
 }
-static inline void pserf_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE void pserf_grad(vf g, vf x, const vf *P, vf *d) {
     vf sp, sig, erf_v_, gs;
     softplus_sigmoid(P[1] * x, &sp, &sig);
     vf v = P[0] * sp;
@@ -535,7 +539,7 @@ static inline void pserf_grad(vf g, vf x, const vf *P, vf *d) {
    of BLOCK elements; the last vector of the last block is read from and written through a padded copy. */
 
 /* Full vectors are one unaligned move; the last, partial one goes through a lane loop (zeros beyond). */
-static inline vf load(const float *p, int64_t m) {
+INLINE vf load(const float *p, int64_t m) {
     vf v;
     if (m >= W) {
         memcpy(&v, p, sizeof v);
@@ -545,26 +549,26 @@ static inline vf load(const float *p, int64_t m) {
     for (int64_t k = 0; k < m; k++) v[k] = p[k];
     return v;
 }
-static inline void store(float *p, vf v, int64_t m) {
+INLINE void store(float *p, vf v, int64_t m) {
     if (m >= W) {
         memcpy(p, &v, sizeof v);
         return;
     }
     for (int64_t k = 0; k < m; k++) p[k] = v[k];
 }
-static inline vf lanes_below(int64_t m) {
+INLINE vf lanes_below(int64_t m) {
     vf keep;
     for (int k = 0; k < W; k++) keep[k] = k < m ? 1.0f : 0.0f;
     return keep;
 }
 /* The four scalar parameters splat, and P[4] = ln(p[3]) (TanhSoft's ln delta), computed once per call. */
 #define SCALAR_NPV 5
-static inline void splat_params(const float *p, vf *P) {
+INLINE void splat_params(const float *p, vf *P) {
     for (int k = 0; k < 4; k++) P[k] = splat(p[k]);
     P[4] = splat(logf(p[3]));
 }
-static inline vf clamp_big(vf x) { return copysignv(MINV(absv(x), splat(BIG)), x); }
-static inline double lane_sum(vf v) {
+INLINE vf clamp_big(vf x) { return copysignv(MINV(absv(x), splat(BIG)), x); }
+INLINE double lane_sum(vf v) {
     double s = 0.0;
     for (int k = 0; k < W; k++) s += v[k];
     return s;
@@ -572,13 +576,13 @@ static inline double lane_sum(vf v) {
 
 /* f(-inf) and f(+inf) by the rule of autograd._limits: where f(±max) = f(±max/2) the function has
    saturated there and that is the limit, else it keeps growing and the limit is ±inf in its direction. */
-static inline float limit_of(float far, float half) {
+INLINE float limit_of(float far, float half) {
     return far == half ? far : (far > half ? INFINITY : -INFINITY);
 }
 
 /* Whether any lane is ±inf: one compare and a branch that is almost never taken, instead of two compares
    and two selects on every vector. */
-static inline int any_infinite(vf x) {
+INLINE int any_infinite(vf x) {
 #if defined(__AVX512F__)
     return _mm512_cmp_ps_mask((__m512)absv(x), (__m512)INF, _CMP_EQ_OQ) != 0;
 #else
@@ -592,7 +596,7 @@ static inline int any_infinite(vf x) {
 /* Whether the formula's own values at -inf and +inf (ends[0], ends[1]) are the limits bit for bit: then the
    forward has nothing to put in (SMU with alpha != 0, swish...) and its loop skips the two compares and
    selects per vector, ~10 % of SMU's forward. */
-static inline int gives_limits(vf ends, const float *lim) {
+INLINE int gives_limits(vf ends, const float *lim) {
     float lo = ends[0], hi = ends[1];
     return memcmp(&lo, &lim[0], sizeof lo) == 0 && memcmp(&hi, &lim[1], sizeof hi) == 0;
 }
@@ -605,13 +609,13 @@ static inline int gives_limits(vf ends, const float *lim) {
         vf v = NAME##_val(probe, P);                                                                        \
         out[0] = limit_of(v[0], v[1]), out[1] = limit_of(v[3], v[2]);                                       \
     }                                                                                                       \
-    static inline void NAME##_fwd_vec(const float *x, float *y, int64_t m, const vf *P, vf lo, vf hi,      \
+    INLINE void NAME##_fwd_vec(const float *x, float *y, int64_t m, const vf *P, vf lo, vf hi,      \
                                       int fix) {                                                            \
         vf xv = load(x, m), v = NAME##_val(xv, P);                                                          \
         if (fix && any_infinite(xv)) v = sel(xv == -INFINITY, lo, sel(xv == INFINITY, hi, v));            \
         store(y, v, m);                                                                                     \
     }                                                                                                       \
-    static inline void NAME##_fwd_block(const float *x, float *y, int64_t i, int64_t end, const vf *P,     \
+    INLINE void NAME##_fwd_block(const float *x, float *y, int64_t i, int64_t end, const vf *P,     \
                                         vf lo, vf hi, int fix) {                                            \
         vf Q[NPV]; /* a copy whose address stays here, so the loop keeps the parameters in registers */     \
         memcpy(Q, P, sizeof Q);                                                                             \
@@ -646,7 +650,7 @@ static inline int gives_limits(vf ends, const float *lim) {
     }
 
 #define DEFINE_BWD(NAME, CLAMP, PREP, NPV, NPAR)                                                            \
-    static inline void NAME##_bwd_vec(const float *g, const float *x, float *gx, int64_t m, const vf *P,   \
+    INLINE void NAME##_bwd_vec(const float *g, const float *x, float *gx, int64_t m, const vf *P,   \
                                       int want, vf *acc) {                                                  \
         vf d[NPAR + 1] = {ZERO}, xv = load(x, m);                                                           \
         if (CLAMP && any_infinite(xv)) xv = clamp_big(xv); /* it changes only ±inf */                       \
@@ -713,7 +717,7 @@ DEFINE_KERNEL(pserf, 1)
 #define PAU_NPAR 10
 
 /* P[0..5] = a_j, P[6..9] = |b_k|, P[10..14] = j·a_j (j = 1..5), P[15..18] = k·|b_k| (k = 1..4). */
-static inline void pau_prepare(const float *p, vf *P) {
+INLINE void pau_prepare(const float *p, vf *P) {
     for (int j = 0; j < 6; j++) P[j] = splat(p[j]);
     for (int k = 0; k < 4; k++) P[6 + k] = splat(fabsf(p[6 + k]));
     for (int j = 1; j < 6; j++) P[9 + j] = splat((float)j * p[j]);
@@ -721,7 +725,7 @@ static inline void pau_prepare(const float *p, vf *P) {
 }
 
 /* Whether any lane has |x| > lim (NaN lanes do not count). */
-static inline int any_beyond(vf x, float lim) {
+INLINE int any_beyond(vf x, float lim) {
 #if defined(__AVX512F__)
     return _mm512_cmp_ps_mask((__m512)absv(x), (__m512)splat(lim), _CMP_GT_OQ) != 0;
 #else
@@ -733,7 +737,7 @@ static inline int any_beyond(vf x, float lim) {
 }
 
 /* Whether any lane is below lim (NaN lanes do not count). */
-static inline int any_below(vf x, float lim) {
+INLINE int any_below(vf x, float lim) {
 #if defined(__AVX512F__)
     return _mm512_cmp_ps_mask((__m512)x, (__m512)splat(lim), _CMP_LT_OQ) != 0;
 #else
@@ -744,10 +748,10 @@ static inline int any_below(vf x, float lim) {
 #endif
 }
 
-static inline vf pau_num(vf x, const vf *P) {
+INLINE vf pau_num(vf x, const vf *P) {
     return ((((P[5] * x + P[4]) * x + P[3]) * x + P[2]) * x + P[1]) * x + P[0];
 }
-static inline vf pau_den(vf a, const vf *P) { return (((P[9] * a + P[8]) * a + P[7]) * a + P[6]) * a + 1.0f; }
+INLINE vf pau_den(vf a, const vf *P) { return (((P[9] * a + P[8]) * a + P[7]) * a + P[6]) * a + 1.0f; }
 
 /* One lane in double: the value, the x-gradient factor and (into sums, if given) the ten summands. */
 static inline double pau_lane(double x, double g, const vf *P, double *sums, double *grad_x) {
@@ -770,7 +774,7 @@ static inline double pau_lane(double x, double g, const vf *P, double *sums, dou
     return y;
 }
 
-static inline vf pau_val(vf x, const vf *P) {
+INLINE vf pau_val(vf x, const vf *P) {
     if (any_beyond(x, PAU_DIRECT)) {
         vf y;
         for (int k = 0; k < W; k++) y[k] = (float)pau_lane(x[k], 0.0, P, NULL, NULL);
@@ -783,7 +787,7 @@ DEFINE_FWD(pau, 1, pau_prepare, PAU_NPV)
 
 /* One vector of the backward: dL/dx stored, the summands added to acc (float32) or, lane by lane in
    double, to dacc. */
-static inline void pau_bwd_vec(const float *g, const float *x, float *gx, int64_t m, const vf *P, int want,
+INLINE void pau_bwd_vec(const float *g, const float *x, float *gx, int64_t m, const vf *P, int want,
                                vf *acc, double *dacc) {
     vf xv = load(x, m), gv = load(g, m); /* zeros beyond m: summands of 0 */
     if (any_infinite(xv)) xv = clamp_big(xv);
@@ -867,7 +871,7 @@ void pau_bwd(const float *g, const float *x, float *gx, int64_t n, const float *
 #define EIS_DIRECT 1048576.0f
 /* P[5], P[6]: alpha = 1 (softplus^alpha is softplus) and theta = 1 (e^(-|theta·x|) is softplus's own
    e^(-|x|)), EIS-1's values: branches the same way for every vector, each saves an exp (and a log). */
-static inline void eis_prepare(const float *p, vf *P) {
+INLINE void eis_prepare(const float *p, vf *P) {
     for (int k = 0; k < 5; k++) P[k] = splat(p[k]);
     P[5] = splat(p[0] == 1.0f ? 1.0f : 0.0f);
     P[6] = splat(p[4] == 1.0f ? 1.0f : 0.0f);
@@ -900,7 +904,7 @@ static inline double eis_lane(double x, double g, const vf *P, double *d) {
 typedef struct {
     vf sp, sig, e, ln_sp, p, h, f, inv_d, e_inv_d; /* 1/D and e^(-theta·x)/D */
 } eis_parts;
-static inline eis_parts eis_float(vf x, const vf *P, int need_log) {
+INLINE eis_parts eis_float(vf x, const vf *P, int need_log) {
     eis_parts t;
     t.e = exp_below88(-absv(x));
     vf r1 = recip(1.0f + t.e); /* in [1/2, 1] */
@@ -927,7 +931,7 @@ static inline eis_parts eis_float(vf x, const vf *P, int need_log) {
     return t;
 }
 
-static inline vf eis_val(vf x, const vf *P) {
+INLINE vf eis_val(vf x, const vf *P) {
     if (any_beyond(x, EIS_DIRECT)) {
         vf y;
         for (int k = 0; k < W; k++) y[k] = (float)eis_lane(x[k], 0.0, P, NULL);
@@ -936,7 +940,7 @@ static inline vf eis_val(vf x, const vf *P) {
     eis_parts t = eis_float(x, P, 0);
     return t.p * (x * t.inv_d);
 }
-static inline void eis_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE void eis_grad(vf g, vf x, const vf *P, vf *d) {
     if (any_beyond(x, EIS_DIRECT)) {
         for (int k = 0; k < W; k++) {
             double dk[6];
