@@ -1,14 +1,14 @@
 """Hand-written C kernels for float32 activations on the CPU, where inductor's are compute-bound.
 
 ``csrc/kernels.c`` holds each activation's fast float32 forward and backward (the formulas of
-``fused.FAST_FP32``) as one pass over memory with GCC's vector extensions: an exp of ~10 vector ops
-instead of Sleef's, the parameter-gradient sums in the same pass, and a plain C call instead of dynamo's
-guards and inductor's wrapper. It is compiled once per machine with the system C compiler
+``fused.FAST_FP32``; EIS's and PAU's reference forms) as one pass over memory with GCC's vector extensions: an
+exp of ~10 vector ops instead of Sleef's, the parameter-gradient sums in the same pass, and a plain C call
+instead of dynamo's guards and inductor's wrapper. It is compiled once per machine with the system C compiler
 (``-O3 -march=native``, OpenMP where available), cached on disk (``ACTLAB_KERNEL_CACHE``, default
 ``~/.cache/actlab/kernels``), and loaded with ctypes. ``fused.fused_call`` asks ``applies`` first; where a
-kernel does not apply (another device or dtype, a strided input, per-channel parameters, no C compiler)
-the compiled inductor kernels run instead. ``ACTLAB_CPU_KERNELS=0`` or ``set_cpu_kernels(False)``
-switch it off.
+kernel does not apply (another device or dtype, a strided input, per-channel parameters, PAU of other degrees,
+no C compiler) the compiled inductor kernels run instead. ``ACTLAB_CPU_KERNELS=0`` or
+``set_cpu_kernels(False)`` switch it off.
 """
 
 from __future__ import annotations
