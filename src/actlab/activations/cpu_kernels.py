@@ -223,7 +223,8 @@ def reset() -> None:
 
 
 def applies(name: str, x: Tensor, params: tuple[Tensor, ...]) -> bool:
-    """Whether a C kernel serves this call: float32 on the CPU, a dense input, scalar parameters."""
+    """Whether a C kernel serves this call: float32 on the CPU, a dense input, parameters of the sizes in
+    ``KERNELS`` (scalars; PAU of degrees (5, 4))."""
     if not _STATE.enabled or name not in KERNELS or x.device.type != "cpu" or x.dtype != torch.float32:
         return False
     sizes = KERNELS[name]
