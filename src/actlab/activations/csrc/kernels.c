@@ -9,11 +9,11 @@
    accumulated in the same pass, and a plain C call instead of dynamo's guards and inductor's wrapper.
 
    Conventions: MAXV/MINV have the semantics of a < b ? b : a, so NaN propagates. Parameters arrive as an
-   array of up to ten floats (four for the scalar kernels, PAU's ten coefficients), and the parameter
-   gradients leave as as many doubles. The forward probes the +-inf limits of kernels whose formula does not give them
-   (four scalars, once per call) and puts them in where the formula's values at +-inf differ; the backward
-   of those kernels clamps x to +-FLT_MAX first, as the reference backward does. Parameter gradients are double sums of float32 partial sums over blocks of
-   BLOCK elements. Products a*b + c are contracted into FMAs (-ffp-contract=fast). */
+   array of up to ten floats (up to five scalars; PAU's ten coefficients), and their gradients leave as as
+   many double sums of float32 partial sums over blocks of BLOCK elements. The forward probes the +-inf
+   limits of kernels whose formula does not give them (four scalars, once per call) and puts them in where
+   the formula's values at +-inf differ; the backward of those kernels clamps x to +-FLT_MAX first, as the
+   reference backward does. Products a*b + c are contracted into FMAs (-ffp-contract=fast). */
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
