@@ -50,8 +50,8 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any
     "eis(learnable=True)",
     "eis(alpha=0.5, beta=1.0, gamma=0.25, delta=0.0, theta=2.0, learnable=True)",
     "eis(alpha=0.0, beta=0.5, gamma=0.0, delta=1.0, theta=0.0)",  # gamma = 0: x/H unbounded, times 0
-    # x^5 with no denominator to tame it: the float32 sums of a block overflow and are redone in double;
-    # b = 0 and b < 0: sign(b) as the |b|-gradient's factor
+    # x^5 over a weak denominator: the huge inputs' lanes in double, x-gradients of ±inf where the
+    # reference's float32 form gives inf - inf; b = 0 and b < 0: sign(b) as the |b|-gradient's factor
     "pau(numerator=(0.5, -1.0, 0.25, 2.0, -0.5, 3.0), denominator=(0.0, -1.5, 0.0, 0.0))",
 ]
 
