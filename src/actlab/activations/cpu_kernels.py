@@ -279,7 +279,7 @@ def backward(
     inputs they are the derivative's values at ±max, as in ``autograd.evaluate_backward``. ``values``:
     as in ``forward``."""
     lib = _loaded()
-    if g.dtype != x.dtype or g.numel() != x.numel() or g.stride() != x.stride():  # Size == is slow
+    if g.dtype != x.dtype or g.shape != x.shape or g.stride() != x.stride():
         g = torch.empty_like(x).copy_(g)  # the same layout as x, element for element
     gx = torch.empty_like(x)
     sums = (ctypes.c_double * MAX_PARAMS)()

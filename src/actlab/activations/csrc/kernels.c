@@ -580,18 +580,21 @@ INLINE float limit_of(float far, float half) {
     return far == half ? far : (far > half ? INFINITY : -INFINITY);
 }
 
-/* Whether any lane is ±inf: one compare and a branch that is almost never taken, instead of two compares
-   and two selects on every vector. */
-INLINE int any_infinite(vf x) {
+/* Whether any lane has a < b (an ordered compare: NaN lanes do not count), as one compare and a branch. */
+INLINE int any_less(vf a, vf b) {
 #if defined(__AVX512F__)
-    return _mm512_cmp_ps_mask((__m512)absv(x), (__m512)INF, _CMP_EQ_OQ) != 0;
+    return _mm512_cmp_ps_mask((__m512)a, (__m512)b, _CMP_LT_OQ) != 0;
 #else
-    vi hit = absv(x) == INFINITY;
+    vi hit = a < b;
     int32_t any = 0;
     for (int k = 0; k < W; k++) any |= hit[k];
     return any != 0;
 #endif
 }
+
+/* Whether any lane is ±inf (|x| > max): one compare and a branch that is almost never taken, instead of
+   two compares and two selects on every vector. */
+INLINE int any_infinite(vf x) { return any_less(splat(BIG), absv(x)); }
 
 /* Whether the formula's own values at -inf and +inf (ends[0], ends[1]) are the limits bit for bit: then the
    forward has nothing to put in (SMU with alpha != 0, swish...) and its loop skips the two compares and
@@ -725,28 +728,7 @@ INLINE void pau_prepare(const float *p, vf *P) {
 }
 
 /* Whether any lane has |x| > lim (NaN lanes do not count). */
-INLINE int any_beyond(vf x, float lim) {
-#if defined(__AVX512F__)
-    return _mm512_cmp_ps_mask((__m512)absv(x), (__m512)splat(lim), _CMP_GT_OQ) != 0;
-#else
-    vi hit = absv(x) > lim;
-    int32_t any = 0;
-    for (int k = 0; k < W; k++) any |= hit[k];
-    return any != 0;
-#endif
-}
-
-/* Whether any lane is below lim (NaN lanes do not count). */
-INLINE int any_below(vf x, float lim) {
-#if defined(__AVX512F__)
-    return _mm512_cmp_ps_mask((__m512)x, (__m512)splat(lim), _CMP_LT_OQ) != 0;
-#else
-    vi hit = x < lim;
-    int32_t any = 0;
-    for (int k = 0; k < W; k++) any |= hit[k];
-    return any != 0;
-#endif
-}
+INLINE int any_beyond(vf x, float lim) { return any_less(splat(lim), absv(x)); }
 
 INLINE vf pau_num(vf x, const vf *P) {
     return ((((P[5] * x + P[4]) * x + P[3]) * x + P[2]) * x + P[1]) * x + P[0];
@@ -867,14 +849,10 @@ void pau_bwd(const float *g, const float *x, float *gx, int64_t n, const float *
    float32's normal range from x = -87). Vectors whose every |x| is at most 2^20 take this float32 form
    (x² and H far inside the range); the others are taken lane by lane in double, the reference's formulas
    with its zero rules (mul0), where nothing overflows before the result does. */
-#define EIS_NPV 7
+#define EIS_NPV 5
 #define EIS_DIRECT 1048576.0f
-/* P[5], P[6]: alpha = 1 (softplus^alpha is softplus) and theta = 1 (e^(-|theta·x|) is softplus's own
-   e^(-|x|)), EIS-1's values: branches the same way for every vector, each saves an exp (and a log). */
 INLINE void eis_prepare(const float *p, vf *P) {
-    for (int k = 0; k < 5; k++) P[k] = splat(p[k]);
-    P[5] = splat(p[0] == 1.0f ? 1.0f : 0.0f);
-    P[6] = splat(p[4] == 1.0f ? 1.0f : 0.0f);
+    for (int k = 0; k < EIS_NPV; k++) P[k] = splat(p[k]);
 }
 static inline double mul0_d(double a, double b) { return a == 0.0 || b == 0.0 ? 0.0 : a * b; }
 
@@ -910,17 +888,19 @@ INLINE eis_parts eis_float(vf x, const vf *P, int need_log) {
     vf r1 = recip(1.0f + t.e); /* in [1/2, 1] */
     t.sp = MAXV(x, ZERO) + log1p_unit(t.e);
     t.sig = sel(x >= 0.0f, r1, t.e * r1);
-    const int alpha_one = P[5][0] != 0.0f;
+    /* alpha = 1 (softplus^alpha is softplus) and theta = 1 (e^(-|theta·x|) is softplus's own e^(-|x|)),
+       EIS-1's values: branches the same way for every vector, each saves an exp (and a log) */
+    const int alpha_one = P[0][0] == 1.0f;
     if (need_log || !alpha_one) t.ln_sp = sel(x < -15.0f, x - 0.5f * t.e, log_normal(t.sp));
     else t.ln_sp = ZERO;
     t.p = alpha_one ? t.sp : exp_v(P[0] * t.ln_sp);
     t.h = sqrtv(P[1] + P[2] * (x * x));
     vf tx = P[4] * x, den_neg, den_pos;
-    t.f = P[6][0] != 0.0f ? t.e : exp_below88(-absv(tx));
+    t.f = P[4][0] == 1.0f ? t.e : exp_below88(-absv(tx));
     den_neg = t.h * t.f + P[3], den_pos = t.h + P[3] * t.f;
     vi neg = tx < 0.0f, by_f = neg & (den_neg != 0.0f); /* delta = 0 and h·f underflowed: D = h */
     vf den = sel(by_f, den_neg, den_pos);
-    if (any_below(den, 1e-30f)) { /* D·f tiny (delta ~ 0): 1/(D·f) may overflow where f/(D·f) does not */
+    if (any_less(den, splat(1e-30f))) { /* D·f tiny (delta ~ 0): 1/(D·f) may overflow where f/(D·f) does not */
         t.inv_d = sel(by_f, t.f, ONE) / den;
         t.e_inv_d = sel(neg, ONE, t.f) / sel(neg, den_neg, den_pos); /* inf where D·f is 0 */
     } else { /* one division for both (by_f is neg here) */
