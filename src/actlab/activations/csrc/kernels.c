@@ -277,6 +277,34 @@ INLINE void erf_gauss(vf v, vf *erf, vf *gauss) {
 /* erf(s) for any s. */
 INLINE vf erf_v(vf s) { return copysignv(erf_nonneg(absv(s)), s); }
 
+/* Whether any lane has a < b (an ordered compare: NaN lanes do not count), as one compare and a branch. */
+INLINE int any_less(vf a, vf b) {
+#if defined(__AVX512F__)
+    return _mm512_cmp_ps_mask((__m512)a, (__m512)b, _CMP_LT_OQ) != 0;
+#else
+    vi hit = a < b;
+    int32_t any = 0;
+    for (int k = 0; k < W; k++) any |= hit[k];
+    return any != 0;
+#endif
+}
+
+/* Whether any lane is ±inf (|x| > max): one compare and a branch that is almost never taken, instead of
+   two compares and two selects on every vector. */
+INLINE int any_infinite(vf x) { return any_less(splat(BIG), absv(x)); }
+
+/* Whether every lane is finite (not ±inf, not NaN): one compare and a branch. */
+INLINE int all_finite(vf x) {
+#if defined(__AVX512F__)
+    return _mm512_cmp_ps_mask((__m512)absv(x), (__m512)splat(BIG), _CMP_LE_OQ) == 0xFFFF;
+#else
+    vi ok = absv(x) <= BIG;
+    int32_t all = -1;
+    for (int k = 0; k < W; k++) all &= ok[k];
+    return all != 0;
+#endif
+}
+
 /* a·b, but 0 where either factor is 0 (functional.mul0). */
 INLINE vf mul0(vf a, vf b) { return sel((a == 0.0f) | (b == 0.0f), ZERO, a * b); }
 
@@ -481,6 +509,10 @@ INLINE void tanhsoft_parts(vf x, const vf *P, vf *e_gx, vf *w, exp_parts *q, vf 
     *e_gx = exp_v(P[2] * x);
     *w = P[0] * x + scalar_times(P[1], *e_gx); /* beta = 0: 0 even where e^(gamma·x) overflowed */
     *q = exp_parts_neg(-2.0f * absv(*w));
+    if (P[3][0] == 0.0f) { /* delta = 0 (Echo's default): ln(e^x) = x, e = e^(-inf) = 0; the same for every vector */
+        *u = INF, *e = ZERO, *log_term = x;
+        return;
+    }
     *u = x - P[4];
     *e = exp_below88(-absv(*u));
     *log_term = MAXV(x, P[4]) + log1p_unit(*e);
@@ -498,13 +530,20 @@ INLINE void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
     tanhsoft_parts(x, P, &e_gx, &w, &parts, &log_term, &u, &e);
     vf q = exp_of(parts), r2 = recip(1.0f + q);
     vf tanh_w = copysignv(one_minus_exp_of(parts) * r2, w), sech2 = (4.0f * q) * (r2 * r2);
-    vf sech2_e = mul0(sech2, e_gx), r = recip(1.0f + e);
-    vf d_log = sel(u >= 0.0f, r, e * r); /* sigma(x - ln delta) from the same exp */
-    d[0] = g * (mul0(sech2 * P[0] + mul0(P[1] * P[2], sech2_e), log_term) + tanh_w * d_log);
+    vf r = recip(1.0f + e), d_log = sel(u >= 0.0f, r, e * r); /* sigma(x - ln delta) from the same exp */
     d[1] = g * sech2 * x * log_term;
+    d[4] = g * tanh_w * exp_v(-log_term);
+    if (all_finite(e_gx)) { /* no overflow, no NaN (x is finite here): mul0's zero rule changes nothing */
+        vf sech2_e = sech2 * e_gx, s_log = sech2_e * log_term;
+        d[0] = g * ((sech2 * P[0] + (P[1] * P[2]) * sech2_e) * log_term + tanh_w * d_log);
+        d[2] = g * s_log;
+        d[3] = g * ((P[1] * x) * s_log);
+        return;
+    }
+    vf sech2_e = mul0(sech2, e_gx);
+    d[0] = g * (mul0(sech2 * P[0] + mul0(P[1] * P[2], sech2_e), log_term) + tanh_w * d_log);
     d[2] = g * mul0(sech2_e, log_term);
     d[3] = g * mul0(mul0(P[1] * x, sech2_e), log_term); /* beta = 0: 0 where e^(gamma·x) overflowed */
-    d[4] = g * tanh_w * exp_v(-log_term);
 }
 
 /* ErfAct x·erf(alpha·e^(beta·x)). */
@@ -596,22 +635,6 @@ INLINE double lane_sum(vf v) {
 INLINE float limit_of(float far, float half) {
     return far == half ? far : (far > half ? INFINITY : -INFINITY);
 }
-
-/* Whether any lane has a < b (an ordered compare: NaN lanes do not count), as one compare and a branch. */
-INLINE int any_less(vf a, vf b) {
-#if defined(__AVX512F__)
-    return _mm512_cmp_ps_mask((__m512)a, (__m512)b, _CMP_LT_OQ) != 0;
-#else
-    vi hit = a < b;
-    int32_t any = 0;
-    for (int k = 0; k < W; k++) any |= hit[k];
-    return any != 0;
-#endif
-}
-
-/* Whether any lane is ±inf (|x| > max): one compare and a branch that is almost never taken, instead of
-   two compares and two selects on every vector. */
-INLINE int any_infinite(vf x) { return any_less(splat(BIG), absv(x)); }
 
 /* Whether the formula's own values at -inf and +inf (ends[0], ends[1]) are the limits bit for bit: then the
    forward has nothing to put in (SMU with alpha != 0, swish...) and its loop skips the two compares and
