@@ -549,13 +549,25 @@ INLINE void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
 /* ErfAct x·erf(alpha·e^(beta·x)). */
 INLINE vf erfact_val(vf x, const vf *P) { return x * erf_v(scalar_times(P[0], exp_v(P[1] * x))); }
 INLINE void erfact_grad(vf g, vf x, const vf *P, vf *d) {
-    vf e_bx = exp_v(P[1] * x), w = mul0(P[0], e_bx), erf_w, gs; /* mul0: 0 for alpha = 0 even at a NaN input */
+    vf e_bx = exp_v(P[1] * x), w = P[0] * e_bx, x2 = x * x, erf_w, gs;
+    /* e^(beta·x), w and x² finite (and x not NaN; a sum that overflows only sends a vector the safe way):
+       mul0's zero rules change nothing, so plain products serve */
+    const int plain = all_finite(e_bx + absv(w) + x2);
+    if (!plain) w = mul0(P[0], e_bx); /* 0 for alpha = 0 even at a NaN input */
     erf_gauss(absv(w), &erf_w, &gs);
     erf_w = copysignv(erf_w, w);
-    vf k = 1.1283791670955126f * gs, k_w = times_vanishing(w, k); /* k = 0 where w overflowed */
+    vf k = 1.1283791670955126f * gs;
+    if (plain) {
+        vf k_w = w * k;
+        d[0] = g * (erf_w + x * P[1] * k_w);
+        d[1] = g * x * (e_bx * k);
+        d[2] = g * (x2 * k_w);
+        return;
+    }
+    vf k_w = times_vanishing(w, k); /* k = 0 where w overflowed */
     d[0] = g * (erf_w + x * P[1] * k_w);
     d[1] = g * x * mul0(e_bx, k);
-    d[2] = g * mul0(x * x, k_w); /* 0 where alpha = 0, as the reference, even at a NaN input */
+    d[2] = g * mul0(x2, k_w); /* 0 where alpha = 0, as the reference, even at a NaN input */
 }
 
 /* Serf x·erf(softplus(x)) and Pserf x·erf(gamma·softplus(delta·x)). */
