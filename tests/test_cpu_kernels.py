@@ -25,6 +25,7 @@ from actlab.activations.modules import KERNELS
 
 SPECS = [  # every C kernel, with every parameter learnable where it has any
     "silu",
+    "hard_swish",
     "swish(learnable=True)",
     "mish",
     "softplus",

@@ -41,6 +41,7 @@ MAX_PARAMS = 10  # parameter values in, parameter-gradient sums out
 # kernels.c's DEFINE_KERNEL lines say which probe their limits
 KERNELS: dict[str, tuple[int, ...]] = {
     "silu": (),
+    "hard_swish": (),
     "swish": (1,),
     "mish": (),
     "softplus": (1, 1),

@@ -341,6 +341,17 @@ INLINE void silu_grad(vf g, vf x, const vf *P, vf *d) {
     d[0] = g * (s + MINV(MAXV(x, splat(-104.0f)), splat(104.0f)) * ss);
 }
 
+/* Hard-Swish x·(min(max(x + 3, 0), 6)/6) (functional.hard_swish): the gate divided first, so that x·gate
+   never overflows, and by a true division, as the reference: bandwidth-bound either way. */
+INLINE vf hard_swish_val(vf x, const vf *P) {
+    (void)P;
+    return x * (MINV(MAXV(x + 3.0f, ZERO), splat(6.0f)) / 6.0f); /* NaN kept by both */
+}
+INLINE void hard_swish_grad(vf g, vf x, const vf *P, vf *d) {
+    (void)P;
+    d[0] = g * sel(x >= 3.0f, ONE, sel(x <= -3.0f, ZERO, (2.0f * x + 3.0f) / 6.0f));
+}
+
 INLINE vf swish_val(vf x, const vf *P) {
     vf bx = P[0] * x;
     /* |x·sigma(bx)| < 1e-34 there unless |x| is huge: a zero of x's sign */
@@ -744,6 +755,7 @@ INLINE int gives_limits(vf ends, const float *lim) {
     DEFINE_FWD(NAME, PROBE, splat_params, SCALAR_NPV) DEFINE_BWD(NAME, PROBE, splat_params, SCALAR_NPV, 4)
 
 DEFINE_KERNEL(silu, 0)
+DEFINE_KERNEL(hard_swish, 1)
 DEFINE_KERNEL(swish, 1)
 DEFINE_KERNEL(mish, 0)
 DEFINE_KERNEL(softplus, 0)
