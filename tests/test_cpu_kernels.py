@@ -26,6 +26,11 @@ from actlab.activations.modules import KERNELS
 SPECS = [  # every C kernel, with every parameter learnable where it has any
     "silu",
     "hard_swish",
+    "elu",
+    "elu(alpha=0.5)",
+    "celu(alpha=2.0)",
+    "celu(alpha=-1.5)",  # input scale 1/alpha < 0: expm1 of positive arguments, overflowing to inf
+    "selu",
     "swish(learnable=True)",
     "mish",
     "softplus",

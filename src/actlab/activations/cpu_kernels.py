@@ -42,6 +42,9 @@ MAX_PARAMS = 10  # parameter values in, parameter-gradient sums out
 KERNELS: dict[str, tuple[int, ...]] = {
     "silu": (),
     "hard_swish": (),
+    "elu": (1, 1, 1),  # alpha, input scale, scale: buffers, no gradient sums
+    "celu": (1, 1, 1),
+    "selu": (1, 1, 1),
     "swish": (1,),
     "mish": (),
     "softplus": (1, 1),

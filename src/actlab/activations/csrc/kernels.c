@@ -352,6 +352,35 @@ INLINE void hard_swish_grad(vf g, vf x, const vf *P, vf *d) {
     d[0] = g * sel(x >= 3.0f, ONE, sel(x <= -3.0f, ZERO, (2.0f * x + 3.0f) / 6.0f));
 }
 
+/* The ELU family scale·(x if x > 0 else alpha·expm1(x·s)), s the input scale (functional.elu; ELU: s = 1,
+   CELU: s = 1/alpha, SELU: s = 1 and scale lambda), P = (alpha, s, scale). Where s >= 0 (every preset but
+   CELU with alpha < 0, a branch the same for every vector) x·s <= 0 on the lanes that use it: expm1 and exp
+   from exp_parts_neg's one reduction. Otherwise expm1 may overflow: exp(t) - 1 above t = 0.5, where it has
+   no cancellation. */
+INLINE vf elu_expm1(vf t, int s_nonneg, vf *e) {
+    exp_parts parts = exp_parts_neg(MINV(t, s_nonneg ? ZERO : splat(0.5f))); /* NaN kept */
+    vf em1 = parts.em * parts.scale + (parts.scale - 1.0f);
+    *e = exp_of(parts);
+    if (s_nonneg) return em1;
+    vf big = exp_v(t);
+    *e = sel(t > 0.5f, big, *e);
+    return sel(t > 0.5f, big - 1.0f, em1);
+}
+INLINE vf elu_val(vf x, const vf *P) {
+    vf e, em1 = elu_expm1(x * P[1], P[1][0] >= 0.0f, &e);
+    return P[2] * sel(x > 0.0f, x, P[0] * em1);
+}
+INLINE void elu_grad(vf g, vf x, const vf *P, vf *d) {
+    vf e;
+    (void)elu_expm1(x * P[1], P[1][0] >= 0.0f, &e);
+    d[0] = g * (P[2] * sel(x > 0.0f, ONE, (P[0] * P[1]) * e)); /* the constants are buffers: no sums */
+}
+#define ELU_PRESET(NAME)                                                                           \
+    INLINE vf NAME##_val(vf x, const vf *P) { return elu_val(x, P); }                              \
+    INLINE void NAME##_grad(vf g, vf x, const vf *P, vf *d) { elu_grad(g, x, P, d); }
+ELU_PRESET(celu)
+ELU_PRESET(selu)
+
 INLINE vf swish_val(vf x, const vf *P) {
     vf bx = P[0] * x;
     /* |x·sigma(bx)| < 1e-34 there unless |x| is huge: a zero of x's sign */
@@ -756,6 +785,9 @@ INLINE int gives_limits(vf ends, const float *lim) {
 
 DEFINE_KERNEL(silu, 0)
 DEFINE_KERNEL(hard_swish, 1)
+DEFINE_KERNEL(elu, 1)
+DEFINE_KERNEL(celu, 1)
+DEFINE_KERNEL(selu, 1)
 DEFINE_KERNEL(swish, 1)
 DEFINE_KERNEL(mish, 0)
 DEFINE_KERNEL(softplus, 0)
