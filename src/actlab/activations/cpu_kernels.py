@@ -25,8 +25,9 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -74,6 +75,7 @@ class _State:
     error: str | None = None  # why the library could not be built or loaded (then it is not retried)
     path: Path | None = None
     flags: tuple[str, ...] = ()
+    functions: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name → (forward, backward)
 
 
 _STATE = _State()
@@ -209,7 +211,12 @@ def library() -> ctypes.CDLL | None:
     """The loaded library, built on first use; None (warned once) where it cannot be built."""
     if _STATE.library is None and _STATE.error is None:
         try:
-            _STATE.library = _build()
+            lib = _build()
+            # looked up once: a call then skips two getattrs and an f-string
+            _STATE.functions = {
+                name: (getattr(lib, f"{name}_fwd"), getattr(lib, f"{name}_bwd")) for name in KERNELS
+            }
+            _STATE.library = lib
         except Exception as err:  # no compiler, a compile error, an unloadable library...
             _STATE.error = f"{type(err).__name__}: {err}"[:600]
             warnings.warn(
@@ -224,21 +231,23 @@ def library() -> ctypes.CDLL | None:
 def reset() -> None:
     """Forget the loaded library and any build error (tests; after changing the cache folder or CC)."""
     _STATE.library, _STATE.error, _STATE.path, _STATE.flags = None, None, None, ()
+    _STATE.functions = {}
 
 
 def applies(name: str, x: Tensor, params: tuple[Tensor, ...]) -> bool:
     """Whether a C kernel serves this call: float32 on the CPU, a dense input, parameters of the sizes in
     ``KERNELS`` (scalars; PAU of degrees (5, 4))."""
-    if not _STATE.enabled or name not in KERNELS or x.device.type != "cpu" or x.dtype != torch.float32:
+    if not _STATE.enabled or x.dtype != torch.float32 or x.device.type != "cpu":
         return False
-    sizes = KERNELS[name]
-    if len(params) != len(sizes) or any(p.numel() != size for p, size in zip(params, sizes, strict=True)):
-        return False  # not the kernel's parameters (per channel, other degrees...): the compiled path serves
+    sizes = KERNELS.get(name)
+    if sizes is None or len(params) != len(sizes):
+        return False
+    for p, size in zip(params, sizes, strict=True):  # one loop (lengths checked): this runs on every call
+        if p.numel() != size or p.device.type != "cpu" or not p.is_floating_point():
+            return False  # not the kernel's parameters (per channel, other degrees...): compiled path
     if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
         return False
-    if any(p.device.type != "cpu" or not p.is_floating_point() for p in params):
-        return False
-    return library() is not None
+    return _STATE.library is not None or library() is not None
 
 
 def _loaded() -> ctypes.CDLL:
@@ -246,6 +255,15 @@ def _loaded() -> ctypes.CDLL:
     if lib is None:
         raise RuntimeError(f"actlab's C kernels are not available: {status()}")
     return lib
+
+
+def _functions(name: str) -> tuple[Any, Any]:
+    """The kernel's (forward, backward) C functions, loading the library if needed."""
+    found = _STATE.functions.get(name)
+    if found is None:
+        _loaded()
+        found = _STATE.functions[name]
+    return found
 
 
 def param_values(params: tuple[Tensor, ...]) -> ctypes.Array:
@@ -264,10 +282,9 @@ def _threads() -> int:
 def forward(name: str, x: Tensor, params: tuple[Tensor, ...], values: ctypes.Array | None = None) -> Tensor:
     """f(x), the ±inf limits included (``applies`` must hold: float32, dense, on the CPU); ``values`` are
     ``param_values(params)`` where the caller has them."""
-    lib = _loaded()
     y = torch.empty_like(x)
     values = param_values(params) if values is None else values
-    getattr(lib, f"{name}_fwd")(x.data_ptr(), y.data_ptr(), x.numel(), values, _threads())
+    _functions(name)[0](x.data_ptr(), y.data_ptr(), x.numel(), values, _threads())
     return y
 
 
@@ -282,7 +299,7 @@ def backward(
     """Gradients for (x, *params) (``applies`` must hold); None where ``needs`` says not needed. At ±inf
     inputs they are the derivative's values at ±max, as in ``autograd.evaluate_backward``. ``values``:
     as in ``forward``."""
-    lib = _loaded()
+    bwd = _functions(name)[1]
     if g.dtype != x.dtype or g.shape != x.shape or g.stride() != x.stride():
         g = torch.empty_like(x).copy_(g)  # the same layout as x, element for element
     gx = torch.empty_like(x)
@@ -290,7 +307,7 @@ def backward(
     want = any(needs[1:])
     n = x.numel()
     values = param_values(params) if values is None else values
-    getattr(lib, f"{name}_bwd")(g.data_ptr(), x.data_ptr(), gx.data_ptr(), n, values, want, sums, _threads())
+    bwd(g.data_ptr(), x.data_ptr(), gx.data_ptr(), n, values, want, sums, _threads())
     out: list[Tensor | None] = [gx if needs[0] else None]
     offset = 0
     for p, need in zip(params, needs[1:], strict=True):
