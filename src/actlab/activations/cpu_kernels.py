@@ -268,11 +268,15 @@ def _functions(name: str) -> tuple[Any, Any]:
 
 def param_values(params: tuple[Tensor, ...]) -> ctypes.Array:
     """The parameters' values, flattened, as the kernels' float array (what a backward reuses)."""
+    if not params:
+        return _NO_VALUES  # the kernels only read it
     values = [v for p in params for v in ((p.item(),) if p.numel() == 1 else p.reshape(-1).tolist())]
     return _FloatArray(*values)
 
 
 _FloatArray = ctypes.c_float * MAX_PARAMS
+_SumArray = ctypes.c_double * MAX_PARAMS
+_NO_VALUES = _FloatArray()
 
 
 def _threads() -> int:
@@ -303,11 +307,12 @@ def backward(
     if g.dtype != x.dtype or g.shape != x.shape or g.stride() != x.stride():
         g = torch.empty_like(x).copy_(g)  # the same layout as x, element for element
     gx = torch.empty_like(x)
-    sums = (ctypes.c_double * MAX_PARAMS)()
+    sums = _SumArray()
     want = any(needs[1:])
-    n = x.numel()
     values = param_values(params) if values is None else values
-    bwd(g.data_ptr(), x.data_ptr(), gx.data_ptr(), n, values, want, sums, _threads())
+    bwd(g.data_ptr(), x.data_ptr(), gx.data_ptr(), x.numel(), values, want, sums, _threads())
+    if not want:  # the common case of fixed parameters (or none): no loop over them
+        return (gx if needs[0] else None, *(None,) * len(params))
     out: list[Tensor | None] = [gx if needs[0] else None]
     offset = 0
     for p, need in zip(params, needs[1:], strict=True):
