@@ -980,19 +980,26 @@ typedef struct {
 } eis_parts;
 INLINE eis_parts eis_float(vf x, const vf *P, int need_log) {
     eis_parts t;
-    t.e = exp_below88(-absv(x));
-    vf r1 = recip(1.0f + t.e); /* in [1/2, 1] */
-    t.sp = MAXV(x, ZERO) + log1p_unit(t.e);
-    t.sig = sel(x >= 0.0f, r1, t.e * r1);
     /* alpha = 1 (softplus^alpha is softplus) and theta = 1 (e^(-|theta·x|) is softplus's own e^(-|x|)),
-       EIS-1's values: branches the same way for every vector, each saves an exp (and a log) */
-    const int alpha_one = P[0][0] == 1.0f;
-    if (need_log || !alpha_one) t.ln_sp = sel(x < -15.0f, x - 0.5f * t.e, log_normal(t.sp));
+       EIS-1's values, and alpha = 0 (EIS-3: softplus^0 is 1 for every softplus, NaN included, as pow
+       gives, so its forward needs no softplus at all): branches the same way for every vector, each
+       saves an exp (and a log) */
+    const int alpha_one = P[0][0] == 1.0f, alpha_zero = P[0][0] == 0.0f, theta_one = P[4][0] == 1.0f;
+    const int need_sp = need_log || !alpha_zero;
+    t.e = need_sp || theta_one ? exp_below88(-absv(x)) : ZERO;
+    if (need_sp) {
+        vf r1 = recip(1.0f + t.e); /* in [1/2, 1] */
+        t.sp = MAXV(x, ZERO) + log1p_unit(t.e);
+        t.sig = sel(x >= 0.0f, r1, t.e * r1);
+    } else {
+        t.sp = t.sig = ONE;
+    }
+    if (need_log || !(alpha_one || alpha_zero)) t.ln_sp = sel(x < -15.0f, x - 0.5f * t.e, log_normal(t.sp));
     else t.ln_sp = ZERO;
-    t.p = alpha_one ? t.sp : exp_v(P[0] * t.ln_sp);
+    t.p = alpha_one ? t.sp : (alpha_zero ? ONE : exp_v(P[0] * t.ln_sp));
     t.h = sqrtv(P[1] + P[2] * (x * x));
     vf tx = P[4] * x, den_neg, den_pos;
-    t.f = P[4][0] == 1.0f ? t.e : exp_below88(-absv(tx));
+    t.f = theta_one ? t.e : exp_below88(-absv(tx));
     den_neg = t.h * t.f + P[3], den_pos = t.h + P[3] * t.f;
     vi neg = tx < 0.0f, by_f = neg & (den_neg != 0.0f); /* delta = 0 and h·f underflowed: D = h */
     vf den = sel(by_f, den_neg, den_pos);
