@@ -573,17 +573,18 @@ INLINE void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
     vf r = recip(1.0f + e), d_log = sel(u >= 0.0f, r, e * r); /* sigma(x - ln delta) from the same exp */
     d[1] = g * sech2 * x * log_term;
     d[4] = g * tanh_w * exp_v(-log_term);
-    if (all_finite(e_gx)) { /* no overflow, no NaN (x is finite here): mul0's zero rule changes nothing */
+    vf beta_x = P[1] * x; /* inf for x near -max with beta > 1, where e^(gamma·x) is 0 */
+    if (all_finite(e_gx + absv(beta_x))) { /* no overflow, no NaN: mul0's zero rule changes nothing */
         vf sech2_e = sech2 * e_gx, s_log = sech2_e * log_term;
         d[0] = g * ((sech2 * P[0] + (P[1] * P[2]) * sech2_e) * log_term + tanh_w * d_log);
         d[2] = g * s_log;
-        d[3] = g * ((P[1] * x) * s_log);
+        d[3] = g * (beta_x * s_log);
         return;
     }
     vf sech2_e = mul0(sech2, e_gx);
     d[0] = g * (mul0(sech2 * P[0] + mul0(P[1] * P[2], sech2_e), log_term) + tanh_w * d_log);
     d[2] = g * mul0(sech2_e, log_term);
-    d[3] = g * mul0(mul0(P[1] * x, sech2_e), log_term); /* beta = 0: 0 where e^(gamma·x) overflowed */
+    d[3] = g * mul0(mul0(beta_x, sech2_e), log_term); /* beta = 0: 0 where e^(gamma·x) overflowed */
 }
 
 /* ErfAct x·erf(alpha·e^(beta·x)). */
@@ -945,10 +946,18 @@ void pau_bwd(const float *g, const float *x, float *gx, int64_t n, const float *
    float32's normal range from x = -87). Vectors whose every |x| is at most 2^20 take this float32 form
    (x² and H far inside the range); the others are taken lane by lane in double, the reference's formulas
    with its zero rules (mul0), where nothing overflows before the result does. */
-#define EIS_NPV 5
+#define EIS_NPV 6
 #define EIS_DIRECT 1048576.0f
+/* P[0..4] the parameters; P[5] = sqrt(1e-30/gamma) where beta < 1e-20, else 0: there H = sqrt(beta + gamma·x²)
+   rests on gamma·x², which float32 flushes to 0 (or a subnormal) for tiny nonzero x although H and x/H are
+   normal numbers, so vectors with 0 < |x| < P[5] are taken lane by lane as well. With beta >= 1e-20, a
+   gamma·x² below 1e-30 changes H by less than an ulp. */
 INLINE void eis_prepare(const float *p, vf *P) {
-    for (int k = 0; k < EIS_NPV; k++) P[k] = splat(p[k]);
+    for (int k = 0; k < 5; k++) P[k] = splat(p[k]);
+    P[5] = splat(p[1] < 1e-20f && p[2] > 0.0f ? sqrtf(1e-30f / p[2]) : 0.0f);
+}
+INLINE int eis_needs_double(vf x, const vf *P) {
+    return any_beyond(x, EIS_DIRECT) || any_less(sel(x == 0.0f, INF, absv(x)), P[5]);
 }
 static inline double mul0_d(double a, double b) { return a == 0.0 || b == 0.0 ? 0.0 : a * b; }
 
@@ -1015,7 +1024,7 @@ INLINE eis_parts eis_float(vf x, const vf *P, int need_log) {
 }
 
 INLINE vf eis_val(vf x, const vf *P) {
-    if (any_beyond(x, EIS_DIRECT)) {
+    if (eis_needs_double(x, P)) {
         vf y;
         for (int k = 0; k < W; k++) y[k] = (float)eis_lane(x[k], 0.0, P, NULL);
         return y;
@@ -1024,7 +1033,7 @@ INLINE vf eis_val(vf x, const vf *P) {
     return t.p * (x * t.inv_d);
 }
 INLINE void eis_grad(vf g, vf x, const vf *P, vf *d) {
-    if (any_beyond(x, EIS_DIRECT)) {
+    if (eis_needs_double(x, P)) {
         for (int k = 0; k < W; k++) {
             double dk[6];
             eis_lane(x[k], g[k], P, dk);
