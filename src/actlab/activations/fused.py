@@ -711,7 +711,7 @@ def _make_c_function(name: str, eager_bwd: Callable) -> type[torch.autograd.Func
     def fn_backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
         saved = ctx.saved_tensors  # (x, *params), a tuple
         if torch.is_grad_enabled():  # double backward: the eager ops record the graph
-            return eager_bwd(g, saved[0], saved[1:], tuple(ctx.needs_input_grad))
+            return eager_bwd(g, saved[0], saved[1:], ctx.needs_input_grad)
         return cpu_kernels.backward(name, g, saved[0], saved[1:], ctx.needs_input_grad, ctx.values)
 
     return autograd_op(name, "CFusedFunction", fn_forward, fn_backward)

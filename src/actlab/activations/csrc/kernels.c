@@ -153,6 +153,8 @@ INLINE exp_parts exp_parts_neg(vf x) {
     return parts;
 }
 INLINE vf exp_of(exp_parts p) { return p.em * p.scale + p.scale; }
+/* exp(x) - 1, +0 at x = 0 as expm1 gives. */
+INLINE vf expm1_of(exp_parts p) { return p.em * p.scale + (p.scale - 1.0f); }
 /* 1 - exp(x), the sum negated (one FNMA), with +0 at x = 0 as -expm1 gives. */
 INLINE vf one_minus_exp_of(exp_parts p) { return (1.0f - p.scale) - p.em * p.scale; }
 
@@ -227,11 +229,13 @@ INLINE vf gauss_core(vf t, float h) {
     return e - e * (h * err);
 }
 
+/* exp(-t²) for t >= 0 at full relative precision, flushed to 0 beyond t = 9.3; NaN kept. */
+INLINE vf gauss_flushed(vf t) { return sel(t > 9.3f, ZERO, gauss_core(MINV(t, splat(9.3f)), 1.0f)); }
+
 /* (scale·erfc(t), exp(-t²)) for t >= 0, both flushed to 0 beyond t = 9.3; NaN kept. */
 INLINE void erfc_gauss(vf t0, float scale, vf *ec, vf *gauss) {
-    vf t = MINV(t0, splat(9.3f));
-    vf e = sel(t0 > 9.3f, ZERO, gauss_core(t, 1.0f));
-    *ec = e * erfcx_poly(t, 1.0f, scale);
+    vf e = gauss_flushed(t0);
+    *ec = e * erfcx_poly(MINV(t0, splat(9.3f)), 1.0f, scale);
     *gauss = e;
 }
 
@@ -269,7 +273,7 @@ INLINE vf erf_nonneg(vf v) {
 
 /* (erf(v), exp(-v²)) for v >= 0 (or NaN), exp(-v²) at full relative precision and 0 beyond v = 9.3. */
 INLINE void erf_gauss(vf v, vf *erf, vf *gauss) {
-    vf e = sel(v > 9.3f, ZERO, gauss_core(MINV(v, splat(9.3f)), 1.0f));
+    vf e = gauss_flushed(v);
     *erf = sel(v < 0.5f, erf_series(v), 1.0f - e * erfcx_short(MINV(v, splat(4.0f))));
     *gauss = e;
 }
@@ -359,7 +363,7 @@ INLINE void hard_swish_grad(vf g, vf x, const vf *P, vf *d) {
    no cancellation. */
 INLINE vf elu_expm1(vf t, int s_nonneg, vf *e) {
     exp_parts parts = exp_parts_neg(MINV(t, s_nonneg ? ZERO : splat(0.5f))); /* NaN kept */
-    vf em1 = parts.em * parts.scale + (parts.scale - 1.0f);
+    vf em1 = expm1_of(parts);
     *e = exp_of(parts);
     if (s_nonneg) return em1;
     vf big = exp_v(t);
