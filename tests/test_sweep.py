@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import io
+import multiprocessing
+import os
+import signal
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,6 +236,42 @@ def test_a_trial_taken_over_by_another_worker_is_left_to_it(tmp_path):
         stolen = next(r for r in st.runs() if r["status"] == "running")
         assert stolen["worker"] == "elsewhere:1" and len(st.epochs(stolen["run_id"])) == 1
         assert "re-claimed" in (st.run_dir(stolen["run_id"]) / sw.LOG_NAME).read_text()
+
+
+def _chatter(events) -> None:
+    """A worker process that only talks: events as fast as its pipe takes them, forever or 20 000."""
+    name = multiprocessing.current_process().name
+    for i in range(2**62 if name == "endless" else 20_000):
+        events.send({"who": name, "i": i})
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_message_does_not_hold_up_the_others():
+    # one multiprocessing.Queue for all workers hung here in most rounds: the killed one kept its lock
+    pool = sw.WorkerProcesses(_chatter, ())
+    heard: collections.Counter = collections.Counter()
+    procs: list = []
+
+    def listen(done) -> None:
+        end = time.monotonic() + 30
+        while not done() and time.monotonic() < end:
+            heard.update(ev["who"] for ev in pool.events(0.1))
+
+    try:
+        for _ in range(3):
+            heard.clear()
+            endless, short = pool.spawn("endless"), pool.spawn("short")
+            procs += [endless, short]
+            listen(lambda: heard["endless"] > 100)
+            os.kill(endless.pid, signal.SIGKILL)
+            listen(lambda p=short: not p.is_alive() and heard["short"] == 20_000)
+            assert heard["short"] == 20_000 and short.exitcode == 0, heard
+            endless.join(timeout=10)
+            assert endless.exitcode == -signal.SIGKILL
+    finally:
+        for p in procs:
+            p.kill()
+        pool.close()
 
 
 def test_progress_lines_without_a_tty(tmp_path):

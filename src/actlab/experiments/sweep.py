@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
+import pickle
 import sys
 import threading
 import time
@@ -227,13 +227,60 @@ def work(
     return n
 
 
-def _worker_main(out_dir, sweep_id, configs, train_fn, events, parent_pid, threads) -> None:
-    """Entry point of a spawned worker process."""
+def _worker_main(out_dir, sweep_id, configs, train_fn, parent_pid, threads, events) -> None:
+    """Entry point of a spawned worker process; `events` is the write end of its own pipe."""
     import torch
+
+    def send(ev: Event) -> None:
+        with contextlib.suppress(BrokenPipeError):  # the command is gone: the store has the results
+            events.send(ev)
 
     torch.set_num_threads(threads)
     with contextlib.suppress(KeyboardInterrupt):
-        work(out_dir, sweep_id, configs, train_fn, events.put, parent_pid)
+        work(out_dir, sweep_id, configs, train_fn, send, parent_pid)
+
+
+class WorkerProcesses:
+    """Spawned processes that report events, each through its own pipe. A process killed mid-message
+    (kill -9) can only garble its own pipe: a shared `multiprocessing.Queue` would keep the dead one's
+    lock taken, and every other worker would hang on its next event."""
+
+    def __init__(self, target: Callable[..., None], args: tuple) -> None:
+        import multiprocessing as mp
+
+        self._ctx = mp.get_context("spawn")
+        self._target, self._args = target, args
+        self._pipes: list[Any] = []
+
+    def spawn(self, name: str) -> Any:
+        """Start `target(*args, write_end)` in a new process."""
+        reader, writer = self._ctx.Pipe(duplex=False)
+        proc = self._ctx.Process(target=self._target, args=(*self._args, writer), name=name)
+        proc.start()
+        writer.close()  # the child holds its own copy: this pipe reads EOF once the child is gone
+        self._pipes.append(reader)
+        return proc
+
+    def events(self, timeout: float, limit: int = 1000) -> Iterable[Event]:
+        """The events that arrive within `timeout` seconds, then those already waiting, up to `limit`
+        (so that a chatty worker cannot keep the caller from its other duties)."""
+        from multiprocessing.connection import wait
+
+        while self._pipes and limit > 0 and (ready := wait(self._pipes, timeout)):
+            for pipe in ready:
+                try:
+                    yield pipe.recv()
+                except (EOFError, OSError, pickle.UnpicklingError):  # ended, or killed mid-message
+                    self._pipes.remove(pipe)
+                    pipe.close()
+                limit -= 1
+            timeout = 0
+
+    def close(self) -> None:
+        """Close the read ends that are still open."""
+        for pipe in self._pipes:
+            pipe.close()
+        self._pipes.clear()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -347,30 +394,19 @@ def _counts(statuses: Iterable[str]) -> dict[str, int]:
 def _run_pool(out_dir, sweep_id, configs, train_fn, prog: SweepProgress, workers: int) -> int:
     """N spawned workers claiming from the store; their events feed `prog`. A worker that dies (kill -9,
     crash) is replaced, and its replacement resumes the orphaned trial. Ctrl-C stops them all."""
-    import multiprocessing as mp
     import signal
 
-    ctx = mp.get_context("spawn")
-    events = ctx.Queue()
     threads = max(1, cpu_cores() // workers)
-    args = (str(out_dir), sweep_id, dict(configs), train_fn, events, os.getpid(), threads)
-
-    def spawn(i: int) -> Any:
-        p = ctx.Process(target=_worker_main, args=args, name=f"actlab-worker-{i}")
-        p.start()
-        return p
-
-    procs = [spawn(i) for i in range(workers)]
+    args = (str(out_dir), sweep_id, dict(configs), train_fn, os.getpid(), threads)
+    pool = WorkerProcesses(_worker_main, args)
+    procs = [pool.spawn(f"actlab-worker-{i}") for i in range(workers)]
     ran, restarts = 0, 0
 
-    def drain(timeout: float | None) -> None:
+    def drain(timeout: float) -> None:
         nonlocal ran
-        with contextlib.suppress(queue.Empty):
-            while True:
-                ev = events.get(timeout=timeout) if timeout else events.get_nowait()
-                prog.handle(ev)
-                ran += ev["kind"] == "end" and ev["status"] != "lost"
-                timeout = None
+        for ev in pool.events(timeout):
+            prog.handle(ev)
+            ran += ev["kind"] == "end" and ev["status"] != "lost"
 
     try:
         while True:
@@ -379,10 +415,10 @@ def _run_pool(out_dir, sweep_id, configs, train_fn, prog: SweepProgress, workers
                 if not p.is_alive() and p.exitcode != 0 and restarts < 2 * workers:
                     prog.line(f"worker {p.pid} ended with exit code {p.exitcode}; starting another")
                     restarts += 1
-                    procs[i] = spawn(workers + restarts)
+                    procs[i] = pool.spawn(f"actlab-worker-{workers + restarts}")
             if not any(p.is_alive() for p in procs):
                 break
-        drain(None)
+        drain(0.5)  # what the last ones sent before they ended
     except KeyboardInterrupt:
         for p in procs:  # they may not have seen the Ctrl-C (e.g. `kill -INT` of this process alone)
             if p.is_alive() and p.pid is not None:
@@ -396,4 +432,5 @@ def _run_pool(out_dir, sweep_id, configs, train_fn, prog: SweepProgress, workers
     finally:
         for p in procs:
             p.join(timeout=5)
+        pool.close()
     return ran
