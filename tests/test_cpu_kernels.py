@@ -162,6 +162,33 @@ def _float64_where_nan(grads_ref, module, x, g):
 
 
 @needs_c
+@pytest.mark.parametrize("spec", [s for s in SPECS if len(get_act(s)().param_names) > 1])
+def test_one_parameter_gradient_alone_is_the_same_as_among_all(spec):
+    """The kernel computes only the summands asked for (want: one bit per parameter value): each parameter's
+    gradient alone, and the input's, as when all are asked for (to rounding: the compiler contracts the
+    specialised copies' products into FMAs in its own way)."""
+    module = get_act(spec)()
+    params = tuple(getattr(module, n).detach() for n in module.param_names)
+    x = extreme_inputs()
+    x = x[~x.isnan()].unsqueeze(0)  # a NaN would make every sum NaN, on both sides
+    g = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
+    everything = cpu_kernels.backward(module.kernel_name, g, x, params, (True,) * (1 + len(params)))
+    for k in range(len(params)):
+        needs = (True, *(j == k for j in range(len(params))))
+        alone = cpu_kernels.backward(module.kernel_name, g, x, params, needs)
+        _assert_same(alone[0], everything[0])
+        _assert_same(alone[1 + k], everything[1 + k], rtol=2e-5, atol=1e-5)
+        assert all(alone[1 + j] is None for j in range(len(params)) if j != k)
+
+
+def test_the_want_mask_has_one_bit_per_parameter_value():
+    a, vec, b = torch.tensor(1.0), torch.zeros(6), torch.tensor(2.0)
+    assert cpu_kernels._wanted_sums((a, vec, b), (False, True, False)) == 0b0111_1110
+    assert cpu_kernels._wanted_sums((a, vec, b), (True, False, True)) == 0b1000_0001
+    assert cpu_kernels._wanted_sums((a, b), (False, True)) == 0b10
+
+
+@needs_c
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 1023, 1024, 1025, 70_001])
 def test_every_size_and_the_partial_last_vector(n, calls):
     """Full vectors, the padded last one (its extra lanes must not reach the parameter sums) and, from

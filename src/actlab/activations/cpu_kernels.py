@@ -308,7 +308,7 @@ def backward(
         g = torch.empty_like(x).copy_(g)  # the same layout as x, element for element
     gx = torch.empty_like(x)
     sums = _SumArray()
-    want = any(needs[1:])
+    want = _wanted_sums(params, needs[1:]) if any(needs[1:]) else 0
     values = param_values(params) if values is None else values
     bwd(g.data_ptr(), x.data_ptr(), gx.data_ptr(), x.numel(), values, want, sums, _threads())
     if not want:  # the common case of fixed parameters (or none): no loop over them
@@ -319,6 +319,16 @@ def backward(
         out.append(_param_grad(sums[offset : offset + p.numel()], p) if need else None)
         offset += p.numel()
     return tuple(out)
+
+
+def _wanted_sums(params: tuple[Tensor, ...], needs: tuple[bool, ...]) -> int:
+    """The kernel's ``want`` mask: bit k for the gradient sum of parameter value k (values in order)."""
+    mask, offset = 0, 0
+    for p, need in zip(params, needs, strict=True):
+        if need:
+            mask |= ((1 << p.numel()) - 1) << offset
+        offset += p.numel()
+    return mask
 
 
 def _param_grad(totals: list[float], p: Tensor) -> Tensor:

@@ -22,6 +22,7 @@
 #define BLOCK 1024         /* elements per parallel work item and per float32 partial sum */
 #define PARALLEL_FROM 65536 /* below this a single thread is faster than waking the others */
 #define MAX_SUMS 10         /* parameter values in and gradient sums out, at most */
+#define ALL_SUMS ((1 << MAX_SUMS) - 1) /* want: every gradient sum */
 
 /* Every vector helper inlined: GCC's size heuristics otherwise leave some (erf_gauss, the exp) as calls in
    the hot loops, where each call spills its vector arguments (Pserf's forward: 73 -> 83 cycles). */
@@ -648,7 +649,7 @@ INLINE void pserf_grad(vf g, vf x, const vf *P, vf *d) {
 
 /* ---------------------------------------------------------------------------------------------------
    The loops. NAME_fwd(x, y, n, params, threads), NAME_limits(params, out) and
-   NAME_bwd(g, x, grad_x, n, params, want parameter gradients?, sums, threads). Work is split in blocks
+   NAME_bwd(g, x, grad_x, n, params, want (bit k: the gradient sum of parameter value k), sums, threads). Work is split in blocks
    of BLOCK elements; the last vector of the last block is read from and written through a padded copy. */
 
 /* Full vectors are one unaligned move; the last, partial one goes through a lane loop (zeros beyond). */
@@ -749,6 +750,10 @@ INLINE int gives_limits(vf ends, const float *lim) {
         }                                                                                                   \
     }
 
+/* want: bit k asks for the gradient sum of parameter value k. The block loop is inlined with want as a
+   constant for no sums, for the second or third value alone (SMU's and SMU-1's mu, smooth max's mu: the
+   other parameters fixed, as by default) and for all, so that each copy computes only the summands it
+   adds up: SMU's backward without alpha's is ~10 % less. */
 #define DEFINE_BWD(NAME, CLAMP, PREP, NPV, NPAR)                                                            \
     INLINE void NAME##_bwd_vec(const float *g, const float *x, float *gx, int64_t m, const vf *P,   \
                                       int want, vf *acc) {                                                  \
@@ -761,7 +766,13 @@ INLINE int gives_limits(vf ends, const float *lim) {
             vi keep = lanes_below(m) != 0.0f;                                                               \
             for (int k = 1; k <= NPAR; k++) d[k] = sel(keep, d[k], ZERO);                                   \
         }                                                                                                   \
-        for (int k = 0; k < NPAR; k++) acc[k] += d[k + 1];                                                  \
+        for (int k = 0; k < NPAR; k++)                                                                      \
+            if (want >> k & 1) acc[k] += d[k + 1];                                                          \
+    }                                                                                                       \
+    INLINE void NAME##_bwd_block(const float *g, const float *x, float *gx, int64_t i, int64_t end,  \
+                                        const vf *Q, int want, vf *acc) {                                   \
+        for (; i + W <= end; i += W) NAME##_bwd_vec(g + i, x + i, gx + i, W, Q, want, acc);                \
+        if (i < end) NAME##_bwd_vec(g + i, x + i, gx + i, end - i, Q, want, acc);                          \
     }                                                                                                       \
     void NAME##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,       \
                     double *sums, int nt) {                                                                 \
@@ -771,13 +782,16 @@ INLINE int gives_limits(vf ends, const float *lim) {
         const int64_t blocks = (n + BLOCK - 1) / BLOCK;                                                     \
         _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM) reduction(+:s[:MAX_SUMS])") \
         for (int64_t b = 0; b < blocks; b++) {                                                              \
-            const int64_t end = b * BLOCK + BLOCK < n ? b * BLOCK + BLOCK : n;                              \
+            const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;                   \
             vf acc[NPAR], Q[NPV];                                                                           \
             for (int k = 0; k < NPAR; k++) acc[k] = ZERO;                                                   \
             memcpy(Q, P, sizeof Q);                                                                         \
-            int64_t i = b * BLOCK;                                                                          \
-            for (; i + W <= end; i += W) NAME##_bwd_vec(g + i, x + i, gx + i, W, Q, want, acc);            \
-            if (i < end) NAME##_bwd_vec(g + i, x + i, gx + i, end - i, Q, want, acc);                      \
+            switch (want) {                                                                                 \
+            case 0: NAME##_bwd_block(g, x, gx, start, end, Q, 0, acc); break;                               \
+            case 2: NAME##_bwd_block(g, x, gx, start, end, Q, 2, acc); break;                               \
+            case 4: NAME##_bwd_block(g, x, gx, start, end, Q, 4, acc); break;                               \
+            default: NAME##_bwd_block(g, x, gx, start, end, Q, ALL_SUMS, acc); break;                       \
+            }                                                                                               \
             for (int k = 0; k < NPAR; k++) s[k] += lane_sum(acc[k]);                                        \
         }                                                                                                   \
         for (int k = 0; k < NPAR; k++) sums[k] = s[k];                                                      \
