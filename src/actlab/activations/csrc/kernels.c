@@ -568,7 +568,11 @@ INLINE vf tanhsoft_val(vf x, const vf *P) {
     exp_parts q;
     tanhsoft_parts(x, P, &e_gx, &w, &q, &log_term, &u, &e);
     vf one_minus_q = one_minus_exp_of(q);
-    return mul0(copysignv(one_minus_q * recip(2.0f - one_minus_q), w), log_term); /* 1 + q in [1, 2] */
+    vf tanh_w = copysignv(one_minus_q * recip(2.0f - one_minus_q), w); /* 1 + q in [1, 2] */
+    /* delta = 0: the log term is x, so mul0 differs from the product only in the sign of a zero (+ 0 makes
+       -0 +0, as mul0 gives) and at x = ±inf, where the forward puts the limits */
+    if (P[3][0] == 0.0f) return tanh_w * x + 0.0f;
+    return mul0(tanh_w, log_term);
 }
 INLINE void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
     vf e_gx, w, log_term, u, e;
@@ -576,7 +580,11 @@ INLINE void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
     tanhsoft_parts(x, P, &e_gx, &w, &parts, &log_term, &u, &e);
     vf q = exp_of(parts), r2 = recip(1.0f + q);
     vf tanh_w = copysignv(one_minus_exp_of(parts) * r2, w), sech2 = (4.0f * q) * (r2 * r2);
-    vf r = recip(1.0f + e), d_log = sel(u >= 0.0f, r, e * r); /* sigma(x - ln delta) from the same exp */
+    vf d_log = ONE; /* sigma(x - ln delta), from the same exp; 1 for delta = 0 (the log term is x) */
+    if (P[3][0] != 0.0f) {
+        vf r = recip(1.0f + e);
+        d_log = sel(u >= 0.0f, r, e * r);
+    }
     d[1] = g * sech2 * x * log_term;
     d[4] = g * tanh_w * exp_v(-log_term);
     vf beta_x = P[1] * x; /* inf for x near -max with beta > 1, where e^(gamma·x) is 0 */
