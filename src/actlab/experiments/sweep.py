@@ -402,11 +402,14 @@ def _run_pool(out_dir, sweep_id, configs, train_fn, prog: SweepProgress, workers
     procs = [pool.spawn(f"actlab-worker-{i}") for i in range(workers)]
     ran, restarts = 0, 0
 
-    def drain(timeout: float) -> None:
+    def drain(timeout: float) -> int:
         nonlocal ran
+        seen = 0
         for ev in pool.events(timeout):
             prog.handle(ev)
             ran += ev["kind"] == "end" and ev["status"] != "lost"
+            seen += 1
+        return seen
 
     try:
         while True:
@@ -418,7 +421,8 @@ def _run_pool(out_dir, sweep_id, configs, train_fn, prog: SweepProgress, workers
                     procs[i] = pool.spawn(f"actlab-worker-{workers + restarts}")
             if not any(p.is_alive() for p in procs):
                 break
-        drain(0.5)  # what the last ones sent before they ended
+        while drain(0.5):  # what the last ones sent before they ended
+            pass
     except KeyboardInterrupt:
         for p in procs:  # they may not have seen the Ctrl-C (e.g. `kill -INT` of this process alone)
             if p.is_alive() and p.pid is not None:
