@@ -109,6 +109,11 @@ def _grads(module: torch.nn.Module, x: torch.Tensor, g: torch.Tensor, c: bool, f
     return y.detach(), grads
 
 
+def _kernel_params(module: torch.nn.Module) -> tuple[torch.Tensor, ...]:
+    """The module's parameters and buffers in its kernel's order, as the C functions take them."""
+    return tuple(getattr(module, n).detach() for n in module.param_names)
+
+
 def _assert_same(got, want, rtol=1e-5, atol=1e-6):
     torch.testing.assert_close(got, want, rtol=rtol, atol=atol, equal_nan=True)
 
@@ -168,7 +173,7 @@ def test_one_parameter_gradient_alone_is_the_same_as_among_all(spec):
     gradient alone, and the input's, as when all are asked for (to rounding: the compiler contracts the
     specialised copies' products into FMAs in its own way)."""
     module = get_act(spec)()
-    params = tuple(getattr(module, n).detach() for n in module.param_names)
+    params = _kernel_params(module)
     x = extreme_inputs()
     x = x[~x.isnan()].unsqueeze(0)  # a NaN would make every sum NaN, on both sides
     g = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
@@ -290,7 +295,7 @@ def test_where_the_c_kernels_do_not_apply():
 @pytest.mark.parametrize("spec", [s for s in SPECS if s not in ("silu", "mish", "gelu")])
 def test_probed_limits_are_the_reference_ones(spec):
     module = get_act(spec)()
-    params = tuple(getattr(module, n).detach() for n in module.param_names)
+    params = _kernel_params(module)
     want = _limits(KERNELS[module.kernel_name].forward, params, torch.zeros(1))
     assert cpu_kernels.probe_limits(module.kernel_name, params) == tuple(float(t) for t in want)
 
@@ -299,8 +304,7 @@ def test_probed_limits_are_the_reference_ones(spec):
 def test_the_limits_are_put_in_only_where_the_formula_misses_them():
     def substitutes(spec):
         module = get_act(spec)()
-        params = tuple(getattr(module, n) for n in module.param_names)
-        return cpu_kernels.substitutes_limits(module.kernel_name, params)
+        return cpu_kernels.substitutes_limits(module.kernel_name, _kernel_params(module))
 
     # alpha != 0: -inf·alpha is SMU's limit; alpha = 0: -inf·0 is NaN where the limit is -0
     assert not substitutes("smu") and substitutes("smu(alpha=0.0)")

@@ -547,6 +547,10 @@ INLINE void tanhexp_grad(vf g, vf x, const vf *P, vf *d) {
     d[0] = g * (one_minus_exp_of(parts) * r + flat * (e * sech2));
 }
 
+/* TanhSoft with delta = 0 (Echo's default): ln(e^x) = x and e = e^(-inf) = 0; a branch the same for every
+   vector. */
+INLINE int tanhsoft_delta_zero(const vf *P) { return P[3][0] == 0.0f; }
+
 /* TanhSoft tanh(alpha·x + beta·e^(gamma·x))·ln(delta + e^x): tanh(w) = sign(w)·(1 - q)/(1 + q) and
    sech²(w) = 4q/(1 + q)², 1 - q and q = e^(-2|w|) from one reduction; ln(delta + e^x) = max(x, ln delta) + ln(1 + e),
    e = e^(-|x - ln delta|) (fused._tanhsoft_fast_parts). */
@@ -555,7 +559,7 @@ INLINE void tanhsoft_parts(vf x, const vf *P, vf *e_gx, vf *w, exp_parts *q, vf 
     *e_gx = exp_v(P[2] * x);
     *w = P[0] * x + scalar_times(P[1], *e_gx); /* beta = 0: 0 even where e^(gamma·x) overflowed */
     *q = exp_parts_neg(-2.0f * absv(*w));
-    if (P[3][0] == 0.0f) { /* delta = 0 (Echo's default): ln(e^x) = x, e = e^(-inf) = 0; the same for every vector */
+    if (tanhsoft_delta_zero(P)) {
         *u = INF, *e = ZERO, *log_term = x;
         return;
     }
@@ -571,7 +575,7 @@ INLINE vf tanhsoft_val(vf x, const vf *P) {
     vf tanh_w = copysignv(one_minus_q * recip(2.0f - one_minus_q), w); /* 1 + q in [1, 2] */
     /* delta = 0: the log term is x, so mul0 differs from the product only in the sign of a zero (+ 0 makes
        -0 +0, as mul0 gives) and at x = ±inf, where the forward puts the limits */
-    if (P[3][0] == 0.0f) return tanh_w * x + 0.0f;
+    if (tanhsoft_delta_zero(P)) return tanh_w * x + 0.0f;
     return mul0(tanh_w, log_term);
 }
 INLINE void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
@@ -581,7 +585,7 @@ INLINE void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
     vf q = exp_of(parts), r2 = recip(1.0f + q);
     vf tanh_w = copysignv(one_minus_exp_of(parts) * r2, w), sech2 = (4.0f * q) * (r2 * r2);
     vf d_log = ONE; /* sigma(x - ln delta), from the same exp; 1 for delta = 0 (the log term is x) */
-    if (P[3][0] != 0.0f) {
+    if (!tanhsoft_delta_zero(P)) {
         vf r = recip(1.0f + e);
         d_log = sel(u >= 0.0f, r, e * r);
     }
