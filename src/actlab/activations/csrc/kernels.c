@@ -598,13 +598,16 @@ INLINE void tanhexp_grad(vf g, vf x, const vf *P, vf *d) {
 /* TanhSoft with delta = 0 (Echo's default): ln(e^x) = x and e = e^(-inf) = 0; a branch the same for every
    vector. */
 INLINE int tanhsoft_delta_zero(const vf *P) { return P[3][0] == 0.0f; }
+/* TanhSoft with beta = 0 (TanhSoft-1): w = alpha·x, so e^(gamma·x) is needed only for beta's own gradient
+   (taken apart, where asked for) and the value skips an exp (~20 % of TanhSoft-1's forward). */
+INLINE int tanhsoft_beta_zero(const vf *P) { return P[1][0] == 0.0f; }
 
 /* TanhSoft tanh(alpha·x + beta·e^(gamma·x))·ln(delta + e^x): tanh(w) = sign(w)·(1 - q)/(1 + q) and
    sech²(w) = 4q/(1 + q)², 1 - q and q = e^(-2|w|) from one reduction; ln(delta + e^x) = max(x, ln delta) + ln(1 + e),
    e = e^(-|x - ln delta|) (fused._tanhsoft_fast_parts). */
 INLINE void tanhsoft_parts(vf x, const vf *P, vf *e_gx, vf *w, exp_parts *q, vf *log_term, vf *u,
                                   vf *e) {
-    *e_gx = exp_v(P[2] * x);
+    *e_gx = tanhsoft_beta_zero(P) ? ZERO : exp_v(P[2] * x);
     *w = P[0] * x + scalar_times(P[1], *e_gx); /* beta = 0: 0 even where e^(gamma·x) overflowed */
     *q = exp_parts_neg(-2.0f * absv(*w));
     if (tanhsoft_delta_zero(P)) {
@@ -626,6 +629,11 @@ INLINE vf tanhsoft_val(vf x, const vf *P) {
     if (tanhsoft_delta_zero(P)) return tanh_w * x + 0.0f;
     return mul0(tanh_w, log_term);
 }
+/* beta's summand where beta = 0 (e^(gamma·x) not computed for the rest): mul0's zeros, as the general path;
+   dead code, so no exp, where beta's gradient is not asked for. */
+INLINE vf tanhsoft_beta_grad(vf g, vf x, const vf *P, vf sech2, vf log_term) {
+    return g * mul0(mul0(sech2, exp_v(P[2] * x)), log_term);
+}
 INLINE void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
     vf e_gx, w, log_term, u, e;
     exp_parts parts;
@@ -645,12 +653,14 @@ INLINE void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
         d[0] = g * ((sech2 * P[0] + (P[1] * P[2]) * sech2_e) * log_term + tanh_w * d_log);
         d[2] = g * s_log;
         d[3] = g * (beta_x * s_log);
+        if (tanhsoft_beta_zero(P)) d[2] = tanhsoft_beta_grad(g, x, P, sech2, log_term);
         return;
     }
     vf sech2_e = mul0(sech2, e_gx);
     d[0] = g * (mul0(sech2 * P[0] + mul0(P[1] * P[2], sech2_e), log_term) + tanh_w * d_log);
     d[2] = g * mul0(sech2_e, log_term);
     d[3] = g * mul0(mul0(beta_x, sech2_e), log_term); /* beta = 0: 0 where e^(gamma·x) overflowed */
+    if (tanhsoft_beta_zero(P)) d[2] = tanhsoft_beta_grad(g, x, P, sech2, log_term);
 }
 
 /* ErfAct x·erf(alpha·e^(beta·x)). */
