@@ -1,12 +1,13 @@
 /* actlab's CPU kernels: each activation's float32 forward and backward as one pass over memory.
 
    The formulas are those of fused.py's fast float32 forms (the same clamps, flushes and limits; a few
-   rearranged or refitted for fewer ops, each said where), written
-   with GCC's vector extensions on 16 floats at a time, so that the compiler emits whatever vector width the
-   machine has (AVX-512, AVX2, SSE, NEON) without depending on the auto-vectoriser, which gave up on half of
-   these loops. What inductor cannot give: an exp of ~10 vector ops (Cody-Waite reduction, degree-6
-   polynomial, 2^n by vscalefps or the exponent bits) instead of Sleef's, the parameter-gradient sums
-   accumulated in the same pass, and a plain C call instead of dynamo's guards and inductor's wrapper.
+   rearranged or refitted for fewer ops, each said where), written with GCC's vector extensions on one
+   register of floats at a time (W: 16 with AVX-512, 8 with AVX, else 4), so that the compiler emits the
+   machine's instructions (AVX-512, AVX2, SSE, NEON) without depending on the auto-vectoriser, which gave up
+   on half of these loops. Cycle counts in the comments are for 16 floats with AVX-512 on one thread. What
+   inductor cannot give: an exp of ~10 vector ops (Cody-Waite reduction, degree-6 polynomial, 2^n by
+   vscalefps or the exponent bits) instead of Sleef's, the parameter-gradient sums accumulated in the same
+   pass, and a plain C call instead of dynamo's guards and inductor's wrapper.
 
    Conventions: MAXV/MINV have the semantics of a < b ? b : a, so NaN propagates. Parameters arrive as an
    array of up to ten floats (up to five scalars; PAU's ten coefficients), and their gradients leave as as
@@ -18,7 +19,16 @@
 #include <string.h>
 #include <math.h>
 
-#define W 16               /* floats per vector value */
+/* Floats per vector value: one register. Wider generic vectors than the machine's are split by GCC, but their
+   compares and selects were taken lane by lane (AVX2 with 16 floats: hard_swish 68 cycles for 16 floats,
+   SMU 170; one ymm of 8: see below). */
+#if defined(__AVX512F__)
+#define W 16
+#elif defined(__AVX__)
+#define W 8
+#else
+#define W 4
+#endif
 #define BLOCK 1024         /* elements per parallel work item and per float32 partial sum */
 #define PARALLEL_FROM 65536 /* below this a single thread is faster than waking the others */
 #define MAX_SUMS 10         /* parameter values in and gradient sums out, at most */
@@ -28,8 +38,8 @@
    the hot loops, where each call spills its vector arguments (Pserf's forward: 73 -> 83 cycles). */
 #define INLINE static inline __attribute__((always_inline))
 
-typedef float vf __attribute__((vector_size(64)));
-typedef int32_t vi __attribute__((vector_size(64)));
+typedef float vf __attribute__((vector_size(4 * W)));
+typedef int32_t vi __attribute__((vector_size(4 * W)));
 
 INLINE vf splat(float a) { return a - (vf){0}; } /* not 0 + a, which turns -0 into +0 */
 INLINE vf sel(vi m, vf a, vf b) { return (vf)((m & (vi)a) | (~m & (vi)b)); }
@@ -62,7 +72,9 @@ INLINE vf copysignv(vf mag, vf sign) {
     return (vf)(((vi)mag & 0x7fffffff) | ((vi)sign & (int32_t)0x80000000));
 }
 INLINE vf sqrtv(vf x) {
-#if defined(__AVX512F__) /* the lane loop became two 256-bit vsqrtps and their shuffles: SMU-1's forward 41 -> 29 cycles */
+    /* one vsqrtps by intrinsic: GCC made the lane loop two 256-bit ones and their shuffles (SMU-1's forward
+       42 -> 21 cycles, with the scaling of squares_scaled) */
+#if defined(__AVX512F__)
     return (vf)_mm512_sqrt_ps((__m512)x);
 #else
     vf r;
@@ -232,15 +244,9 @@ INLINE vf erfcx_poly(vf t, float slope, float scale) {
    16 scalar FMAs and their shuffles per vector (Serf's backward: 114 -> 60 cycles for 16 floats). */
 #if defined(__AVX512F__)
 INLINE vf fms_exact(vf a, vf b, vf c) { return (vf)_mm512_fmsub_ps((__m512)a, (__m512)b, (__m512)c); }
-#elif defined(__FMA__) /* AVX2: two halves */
+#elif defined(__FMA__) /* AVX2 (W = 8): one ymm */
 #include <immintrin.h>
-INLINE vf fms_exact(vf a, vf b, vf c) {
-    __m256 h[3][2];
-    memcpy(h[0], &a, sizeof a), memcpy(h[1], &b, sizeof b), memcpy(h[2], &c, sizeof c);
-    for (int k = 0; k < 2; k++) h[0][k] = _mm256_fmsub_ps(h[0][k], h[1][k], h[2][k]);
-    memcpy(&a, h[0], sizeof a);
-    return a;
-}
+INLINE vf fms_exact(vf a, vf b, vf c) { return (vf)_mm256_fmsub_ps((__m256)a, (__m256)b, (__m256)c); }
 #elif defined(__FP_FAST_FMAF) /* another machine's FMA, lane by lane */
 INLINE vf fms_exact(vf a, vf b, vf c) {
     vf r;
@@ -254,7 +260,7 @@ INLINE vf fms_exact(vf a, vf b, vf c) {
    Dekker's split. */
 INLINE vf gauss_core(vf t, float h) {
     vf sq = t * t;
-#if defined(__AVX512F__) || defined(__FMA__) || defined(__FP_FAST_FMAF) /* a hardware FMA: fma(t, t, -sq) is exact */
+#if defined(__AVX512F__) || defined(__FMA__) || defined(__FP_FAST_FMAF) /* fma(t, t, -sq) is exact */
     vf err = fms_exact(t, t, sq);
 #else /* no FMA: Dekker's split, hi = t rounded to 1/256 (<= 12 bits for t < 16), so hi² is exact */
     vf hi = (t * 256.0f + 12582912.0f - 12582912.0f) * (1.0f / 256.0f), lo = t - hi;
@@ -531,9 +537,9 @@ INLINE vf squares_scaled(vf x, vf d, vf mu, vf *half_scale, vf *xs, vf *ms) {
     vf dxs = d * *xs;
     return dxs * dxs + *ms * *ms;
 }
-/* Whether rsqrt serves for 1/r (scaled): with max(|xs|, |ms|) in [1, 2), r² = (d·xs)² + ms² is 0 or at least
-   min(d², 1), so |a - b| in [2^-40, 2^40] keeps it normal and bounded. A branch the same for every vector;
-   other parameters take the square root and divide. */
+/* Whether rsqrt serves for 1/r (scaled): with max(|xs|, |ms|) in [1, 2), r² = (d·xs)² + ms² is 0 or at
+   least min(d², 1), so |a - b| in [2^-40, 2^40] keeps it normal and bounded. A branch the same for every
+   vector; other parameters take the square root and divide. */
 INLINE int sqrt_rsqrt_ok(vf a, vf b) {
     float d = fabsf(a[0] - b[0]);
     return d >= 0x1p-40f && d <= 0x1p40f;
