@@ -65,7 +65,6 @@ INLINE vf rsqrt(vf s) {
 INLINE vf MAXV(vf a, vf b) { return sel(a < b, b, a); }
 INLINE vf MINV(vf a, vf b) { return sel(a > b, b, a); }
 INLINE vf recip(vf d) { return 1.0f / d; }
-INLINE vf rsqrt(vf s);
 #endif
 INLINE vf absv(vf x) { return (vf)((vi)x & 0x7fffffff); }
 INLINE vf copysignv(vf mag, vf sign) {
@@ -73,7 +72,7 @@ INLINE vf copysignv(vf mag, vf sign) {
 }
 INLINE vf sqrtv(vf x) {
     /* one vsqrtps by intrinsic: GCC made the lane loop two 256-bit ones and their shuffles (SMU-1's forward
-       42 -> 21 cycles, with the scaling of squares_scaled) */
+       42 -> 21 cycles; squares_scaled's scaling alone changed nothing) */
 #if defined(__AVX512F__)
     return (vf)_mm512_sqrt_ps((__m512)x);
 #else
@@ -524,8 +523,8 @@ INLINE void smooth_erf_grad(vf g, vf x, vf a, vf b, vf mu, vf *d4) {
 SMOOTH_MAX_PAIR(smooth_max_erf, smu, smooth_erf)
 
 /* smooth max, sqrt form, everything scaled by 2^-k, 2^k <= m < 2^(k+1) for m = max(|x|, |mu|, 1e-30)
-   (fused._sqrt_scaled divides by m itself; a power of 2 from the exponent bits is exact and costs no
-   division: SMU-1's forward 42 -> 31 cycles). k is at most 126 (inf and NaN lanes too), so 2^-k is normal;
+   (fused._sqrt_scaled divides by m itself; a power of 2 from the exponent bits is exact, where x/m rounds,
+   and as fast). k is at most 126 (inf and NaN lanes too), so 2^-k is normal;
    *half_scale is 2^(k-1). */
 INLINE vf squares_scaled(vf x, vf d, vf mu, vf *half_scale, vf *xs, vf *ms) {
     vf big = MAXV(MAXV(absv(x), absv(mu)), splat(1e-30f));
@@ -659,13 +658,12 @@ INLINE void tanhsoft_grad(vf g, vf x, const vf *P, vf *d) {
         d[0] = g * ((sech2 * P[0] + (P[1] * P[2]) * sech2_e) * log_term + tanh_w * d_log);
         d[2] = g * s_log;
         d[3] = g * (beta_x * s_log);
-        if (tanhsoft_beta_zero(P)) d[2] = tanhsoft_beta_grad(g, x, P, sech2, log_term);
-        return;
+    } else {
+        vf sech2_e = mul0(sech2, e_gx);
+        d[0] = g * (mul0(sech2 * P[0] + mul0(P[1] * P[2], sech2_e), log_term) + tanh_w * d_log);
+        d[2] = g * mul0(sech2_e, log_term);
+        d[3] = g * mul0(mul0(beta_x, sech2_e), log_term); /* beta = 0: 0 where e^(gamma·x) overflowed */
     }
-    vf sech2_e = mul0(sech2, e_gx);
-    d[0] = g * (mul0(sech2 * P[0] + mul0(P[1] * P[2], sech2_e), log_term) + tanh_w * d_log);
-    d[2] = g * mul0(sech2_e, log_term);
-    d[3] = g * mul0(mul0(beta_x, sech2_e), log_term); /* beta = 0: 0 where e^(gamma·x) overflowed */
     if (tanhsoft_beta_zero(P)) d[2] = tanhsoft_beta_grad(g, x, P, sech2, log_term);
 }
 
