@@ -65,7 +65,8 @@ KERNELS: dict[str, tuple[int, ...]] = {
 }
 BASE_FLAGS = ["-O3", "-std=gnu11", "-fPIC", "-shared", "-ffp-contract=fast", "-fno-math-errno"]
 BASE_FLAGS += ["-fno-trapping-math"]
-# GCC's pre-RA scheduler interleaves the two vectors of each loop step (kernels.c, NAME_fwd_pair); first that builds
+# GCC's pre-RA scheduler interleaves the two vectors of each loop step (kernels.c, NAME_fwd_pair).
+# The first flag set that builds is used.
 SCHEDULE_FLAGS = ["-fschedule-insns", "-fsched-pressure"]
 OPTIONAL_FLAGS = (
     ["-march=native", "-fopenmp", *SCHEDULE_FLAGS],
