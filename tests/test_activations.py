@@ -414,15 +414,20 @@ def test_formulas_spell_their_constants_as_literals():
 
 @pytest.mark.parametrize("fast", [False, True])
 def test_eis_without_its_exponential_term_far_left(fast):
-    """δ = 0 with θ > 0: H·e^{θx} underflows to 0 from x ≈ -44, where x/D is still x/H (it was 0/0)."""
+    """δ = 0 with θ > 0: H·e^{θx} underflows to 0 from x ≈ -44, where x/D is still x/H (it was 0/0).
+
+    Each value alone as well: a kernel's vector takes its branch from all its lanes, and a vector whose
+    H·e^{θx} is 0 in every lane took the wrong one on AVX2 (the output was 0)."""
     spec = "eis(alpha=0.5, beta=1.0, gamma=0.25, delta=0.0, theta=2.0, learnable=True)"
     module = get_act(spec)()
-    x = torch.tensor([-30.0, -50.0, -86.0, -100.0], requires_grad=True)
-    with fused.use_fused(fast, min_numel=0), cpu_kernels.use_cpu_kernels(fast):
-        y = module(x)
-        grads = torch.autograd.grad(y.sum(), [x, *module.parameters()])
+    values = [-30.0, -50.0, -86.0, -100.0]
     f = _mp_eis(mp.mpf(0.5), 1, mp.mpf(0.25), 0, 2)
-    for xi, yi, di in zip(x.tolist(), y.tolist(), grads[0].tolist(), strict=True):
-        assert yi == pytest.approx(float(f(mp.mpf(xi))), rel=1e-5), xi
-        assert di == pytest.approx(float(mp.diff(f, mp.mpf(xi))), rel=1e-4), xi
-    assert all(g.isfinite().all() for g in grads[1:4]) and grads[5] == 0  # α, β, γ; θ: its term is δ·... = 0
+    for batch in [values, *([v] * 40 for v in values)]:
+        x = torch.tensor(batch, requires_grad=True)
+        with fused.use_fused(fast, min_numel=0), cpu_kernels.use_cpu_kernels(fast):
+            y = module(x)
+            grads = torch.autograd.grad(y.sum(), [x, *module.parameters()])
+        for xi, yi, di in zip(x.tolist(), y.tolist(), grads[0].tolist(), strict=True):
+            assert yi == pytest.approx(float(f(mp.mpf(xi))), rel=1e-5), xi
+            assert di == pytest.approx(float(mp.diff(f, mp.mpf(xi))), rel=1e-4), xi
+        assert all(g.isfinite().all() for g in grads[1:4]) and grads[5] == 0  # α, β, γ; θ: δ·... = 0

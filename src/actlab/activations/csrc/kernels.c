@@ -1139,10 +1139,12 @@ INLINE eis_parts eis_float(vf x, const vf *P, int need_log) {
     den_neg = t.h * t.f + P[3], den_pos = t.h + P[3] * t.f;
     vi neg = tx < 0.0f, by_f = neg & (den_neg != 0.0f); /* delta = 0 and h·f underflowed: D = h */
     vf den = sel(by_f, den_neg, den_pos);
-    if (any_less(den, splat(1e-30f))) { /* D·f tiny (delta ~ 0): 1/(D·f) may overflow where f/(D·f) does not */
+    /* D·f tiny or 0 (delta ~ 0, f underflowed): 1/(D·f) may overflow where f/(D·f) does not, and where
+       D·f is 0, by_f is not neg. The test is on D·f itself, not on den, which is D there. */
+    if (any_less(sel(neg, den_neg, den_pos), splat(1e-30f))) {
         t.inv_d = sel(by_f, t.f, ONE) / den;
         t.e_inv_d = sel(neg, ONE, t.f) / sel(neg, den_neg, den_pos); /* inf where D·f is 0 */
-    } else { /* one division for both (by_f is neg here) */
+    } else { /* one division for both (by_f is neg here: den_neg >= 1e-30 on every neg lane) */
         vf rd = 1.0f / den;
         t.inv_d = sel(neg, t.f, ONE) * rd;
         t.e_inv_d = sel(neg, ONE, t.f) * rd;
