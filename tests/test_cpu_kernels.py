@@ -421,6 +421,7 @@ def test_without_a_compiler_the_compiled_kernels_serve(fresh_build, monkeypatch)
 
 @needs_c
 def test_the_library_is_built_once_and_then_loaded_from_the_cache(fresh_build, monkeypatch):
+    monkeypatch.setattr(cpu_kernels, "OPTIONAL_FLAGS", (["-O0"],))  # 6 s to build instead of 20-30
     assert cpu_kernels.library() is not None
     built = list(fresh_build.glob("kernels-*.so"))
     assert len(built) == 1 and not list(fresh_build.glob("*.tmp*"))
@@ -436,8 +437,10 @@ def test_the_library_is_built_once_and_then_loaded_from_the_cache(fresh_build, m
 
 @needs_cc
 def test_a_failing_flag_set_falls_back_to_the_next(fresh_build, monkeypatch):
-    monkeypatch.setattr(cpu_kernels, "OPTIONAL_FLAGS", (["-fno-such-flag"], []))
+    monkeypatch.setattr(cpu_kernels, "OPTIONAL_FLAGS", (["-fno-such-flag"], ["-O0"]))  # -O0: a quick build
     assert cpu_kernels.library() is not None
+    assert cpu_kernels.status().endswith("(-O0)")
+    monkeypatch.setattr(cpu_kernels._STATE, "flags", ())
     assert cpu_kernels.status().endswith("(no optional flags)")
 
 
