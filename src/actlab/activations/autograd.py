@@ -36,15 +36,26 @@ def _as_compute(x: Tensor, params: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Te
     return x.to(dtype), tuple(p.to(dtype) for p in params)
 
 
-def _limits(forward: Forward, params: tuple[Tensor, ...], like: Tensor) -> tuple[Tensor, Tensor]:
+def limit_probe(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The four points ``_limits`` probes: -max, -max/2, max/2, max of ``dtype``."""
+    big = torch.finfo(dtype).max
+    return torch.tensor([-big, -big / 2, big / 2, big], dtype=dtype, device=device)
+
+
+def _limits(
+    forward: Forward, params: tuple[Tensor, ...], like: Tensor, probe: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """f(-inf) and f(+inf), per parameter broadcast shape.
 
     The function is probed at ±max and ±max/2 of the compute dtype: where both agree the function has
-    saturated and that is the limit; where they differ it keeps growing and the limit is ±inf.
+    saturated and that is the limit; where they differ it keeps growing and the limit is ±inf. A compiled
+    caller passes ``probe`` (``limit_probe``) in as an input: built inside the graph its values are known to
+    inductor, whose sympy value ranges then grow through the whole formula (Serf's kernel took 250 s to
+    compile instead of 20).
     """
-    big = torch.finfo(like.dtype).max
+    if probe is None:
+        probe = limit_probe(like.dtype, like.device)
     ndim = max([p.dim() for p in params] + [0])  # a list, not max(generator, default=): dynamo traces it
-    probe = torch.tensor([-big, -big / 2, big / 2, big], dtype=like.dtype, device=like.device)
     y = forward(probe.reshape(4, *([1] * ndim)), *params)
     far, half = y[[0, 3]], y[[1, 2]]
     inf = torch.where(far > half, float("inf"), float("-inf"))

@@ -560,10 +560,10 @@ class FusedKernel:
                 return fwd(xc, *pc).to(x.dtype)
             return with_limits(fwd(xc, *pc), xc, lim_neg, lim_pos).to(x.dtype)
 
-        def limits(x: Tensor, *params: Tensor) -> tuple[Tensor, Tensor]:
+        def limits(x: Tensor, probe: Tensor | None, *params: Tensor) -> tuple[Tensor, Tensor]:
             fwd = fast_fwd if x.dtype != torch.float64 else ref_fwd
             xc, pc = _as_compute(x, params)
-            return _limits(fwd, pc, xc)
+            return _limits(fwd, pc, xc, probe)
 
         def backward(needs: tuple[bool, ...], g: Tensor, x: Tensor, *params: Tensor):
             if x.dtype == torch.float64:
@@ -615,7 +615,7 @@ class FusedKernel:
 
     def traced_forward(self, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
         """The fused forward's Python, limits inline (what ``traced`` runs)."""
-        lims = self._formula_gives_limits(x) or self._python["limits"](x, *params)
+        lims = self._formula_gives_limits(x) or self._python["limits"](x, None, *params)
         return self._python["forward"](x, *lims, *params)
 
     def _formula_gives_limits(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
@@ -639,7 +639,10 @@ class FusedKernel:
         if hit is not None:
             self._limits.move_to_end(key)
             return hit[1], hit[2]
-        lims = self._call("limits", x.device, x, *params)
+        from .autograd import compute_dtype, limit_probe  # autograd imports this module
+
+        probe = limit_probe(compute_dtype(x.dtype), x.device)  # an input, not in the graph: ``_limits``
+        lims = self._call("limits", x.device, x, probe, *params)
         if lims is None:
             return None
         self._limits[key] = (params, *lims)  # holding the params keeps their storage (and data_ptr) taken
