@@ -297,6 +297,11 @@ def test_limits_kernel_takes_its_probe_as_an_input(monkeypatch):
     built = [n for n in nodes if n.op == "get_attr" or n.target in (torch.tensor, torch.as_tensor)]
     assert not built, built
     assert "l_probe_" in [n.name for n in nodes if n.op == "placeholder"], nodes
+    cpu = torch.device("cpu")
+    assert fused._probe(torch.bfloat16, cpu) is fused._probe(torch.bfloat16, cpu)  # made once per device
+    assert fused._probe(torch.bfloat16, cpu).dtype == torch.float32  # the compute dtype
+    big = torch.finfo(torch.float64).max
+    assert fused._probe(torch.float64, cpu).tolist() == [-big, -big / 2, big / 2, big]
 
 
 # ------------------------------------------------------------------------------------------------

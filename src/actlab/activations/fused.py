@@ -30,6 +30,7 @@ amortise).
 
 from __future__ import annotations
 
+import functools
 import os
 import types
 import warnings
@@ -639,9 +640,7 @@ class FusedKernel:
         if hit is not None:
             self._limits.move_to_end(key)
             return hit[1], hit[2]
-        from .autograd import compute_dtype, limit_probe  # autograd imports this module
-
-        probe = limit_probe(compute_dtype(x.dtype), x.device)  # an input, not in the graph: ``_limits``
+        probe = _probe(x.dtype, x.device)  # an input, not in the graph: ``_limits``
         lims = self._call("limits", x.device, x, probe, *params)
         if lims is None:
             return None
@@ -660,6 +659,15 @@ class FusedKernel:
             if grads is not None:
                 return tuple(grads)
         return self._eager_bwd(g, x, params, needs)
+
+
+@functools.lru_cache(maxsize=32)
+def _probe(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``limit_probe`` for inputs of ``dtype``, made once per device: on CUDA a fresh one would be a
+    host-to-device copy at every probe (learnable parameters: every optimizer step). Only read."""
+    from .autograd import compute_dtype, limit_probe  # autograd imports this module
+
+    return limit_probe(compute_dtype(dtype), device)
 
 
 def _failed(key: tuple[str, str], err: Exception) -> None:
