@@ -255,32 +255,8 @@ def test_erf_fast_keeps_relative_precision():
     assert ((got - ref).abs() / ref.abs().clamp(min=1e-300)).max() < 5e-7
 
 
-@pytest.mark.parametrize("spec", SPECS)
-def test_float32_kernels_take_no_lifted_float_constants(spec, monkeypatch):
-    """dynamo turns a float read from a module global or a default argument into a float64 input of the kernel
-    (reloaded and converted in every iteration, and a stale on-disk-cache hazard): the fast formulas spell
-    their constants as literals, so each compiled graph's inputs are the call's own tensors only."""
-    inputs: dict[str, list[str]] = {}
-
-    def recording(fn):
-        def backend(gm, example_inputs):
-            inputs[fn.__name__] = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
-            return gm.forward
-
-        return torch.compile(fn, dynamic=True, fullgraph=True, backend=backend)
-
-    monkeypatch.setattr(fused, "_compile", recording)
-    kernel = KERNELS[get_act(spec)().kernel_name]
-    monkeypatch.setitem(fused._FUSED, kernel.name, fused.FusedKernel(kernel))  # nothing compiled yet
-    _run(get_act(spec)(), extreme_inputs(torch.float32), use=True)
-    assert any(name.endswith("_fused_backward") for name in inputs), inputs
-    lifted = {fn: [a for a in args if a.startswith("G_")] for fn, args in inputs.items()}
-    assert not any(lifted.values()), lifted
-
-
-def test_limits_kernel_takes_its_probe_as_an_input(monkeypatch):
-    """Built inside the graph, the probe's values (±max) are known to inductor, whose sympy value ranges
-    then grow through the whole formula: Serf's limits kernel took 250 s to compile instead of 30."""
+def _graphs_compiled_for(spec: str, monkeypatch) -> dict[str, torch.fx.GraphModule]:
+    """The FX graphs dynamo hands the compiler, by function name, when ``spec`` runs fused from scratch."""
     graphs: dict[str, torch.fx.GraphModule] = {}
 
     def recording(fn):
@@ -291,9 +267,28 @@ def test_limits_kernel_takes_its_probe_as_an_input(monkeypatch):
         return torch.compile(fn, dynamic=True, fullgraph=True, backend=backend)
 
     monkeypatch.setattr(fused, "_compile", recording)
-    monkeypatch.setitem(fused._FUSED, "serf", fused.FusedKernel(KERNELS["serf"]))  # nothing compiled yet
-    _run(get_act("serf")(), extreme_inputs(torch.float32), use=True)
-    nodes = list(graphs["serf_fused_limits"].graph.nodes)
+    kernel = KERNELS[get_act(spec)().kernel_name]
+    monkeypatch.setitem(fused._FUSED, kernel.name, fused.FusedKernel(kernel))  # nothing compiled yet
+    _run(get_act(spec)(), extreme_inputs(torch.float32), use=True)
+    return graphs
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_float32_kernels_take_no_lifted_float_constants(spec, monkeypatch):
+    """dynamo turns a float read from a module global or a default argument into a float64 input of the kernel
+    (reloaded and converted in every iteration, and a stale on-disk-cache hazard): the fast formulas spell
+    their constants as literals, so each compiled graph's inputs are the call's own tensors only."""
+    graphs = _graphs_compiled_for(spec, monkeypatch)
+    inputs = {fn: [n.target for n in gm.graph.nodes if n.op == "placeholder"] for fn, gm in graphs.items()}
+    assert any(name.endswith("_fused_backward") for name in inputs), inputs
+    lifted = {fn: [a for a in args if a.startswith("G_")] for fn, args in inputs.items()}
+    assert not any(lifted.values()), lifted
+
+
+def test_limits_kernel_takes_its_probe_as_an_input(monkeypatch):
+    """Built inside the graph, the probe's values (±max) are known to inductor, whose sympy value ranges
+    then grow through the whole formula: Serf's limits kernel took 250 s to compile instead of 30."""
+    nodes = list(_graphs_compiled_for("serf", monkeypatch)["serf_fused_limits"].graph.nodes)
     built = [n for n in nodes if n.op == "get_attr" or n.target in (torch.tensor, torch.as_tensor)]
     assert not built, built
     assert "l_probe_" in [n.name for n in nodes if n.op == "placeholder"], nodes
