@@ -296,7 +296,29 @@ def test_limits_kernel_takes_its_probe_as_an_input(monkeypatch):
     assert fused._probe(torch.bfloat16, cpu) is fused._probe(torch.bfloat16, cpu)  # made once per device
     assert fused._probe(torch.bfloat16, cpu).dtype == torch.float32  # the compute dtype
     big = torch.finfo(torch.float64).max
-    assert fused._probe(torch.float64, cpu).tolist() == [-big, -big / 2, big / 2, big]
+    assert fused._probe(torch.float64, cpu).flatten().tolist() == [-big, -big / 2, big / 2, big]
+
+
+def test_a_users_compile_keeps_the_probe_out_of_the_generated_code():
+    """Under a user's ``torch.compile`` the probe is a constant of the graph; inlined into the code, its
+    values would feed inductor's value ranges as above (a model with Serf: 404 s to compile instead of 59)."""
+    from torch._functorch.aot_autograd import aot_module_simplified
+    from torch._inductor.graph import GraphLowering
+
+    constants = []
+
+    def record(gm, example_inputs):
+        constants.extend(getattr(gm, n.target) for n in gm.graph.nodes if n.op == "get_attr")
+        return gm.forward
+
+    def backend(gm, example_inputs):
+        return aot_module_simplified(gm, example_inputs, fw_compiler=record)
+
+    model = torch.compile(get_act("serf")(), backend=backend, fullgraph=True)
+    x = torch.randn(64, requires_grad=True)
+    torch.testing.assert_close(model(x), get_act("serf")()(x))
+    probes = [c for c in constants if c.numel() == 4]
+    assert probes and not any(GraphLowering.can_inline_constant(c) for c in probes), constants
 
 
 # ------------------------------------------------------------------------------------------------
