@@ -9,12 +9,15 @@ and ≤ 5e-7 for the exp-based ones (silu, mish, swish: 2–3e-7 measured).
 from __future__ import annotations
 
 import copy
+import importlib.util
 import math
 import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -367,18 +370,19 @@ def test_exp_based_kernels_are_within_5e7_of_float64(name):
 
 
 @needs_c
-@pytest.mark.parametrize("name", ["logish", "tanhexp"])
+@pytest.mark.parametrize("name", ["logish", "tanhexp", "serf"])
 def test_gradients_are_within_1e6_of_float64(name):
-    """TanhExp's x·w·sech²(w) needs sech² at full relative precision: from 1 - tanh² it was off by 3e-6."""
+    """TanhExp's x·w·sech²(w) needs sech² at full relative precision: from 1 - tanh² it was off by 3e-6.
+    Serf's derivative comes from its table (2.4e-7 here; 1.3e-6 near its root as the formula)."""
     x = torch.cat(
         [torch.linspace(-80, 88, 168001), torch.logspace(-30, 1, 301), -torch.logspace(-30, 1, 301)]
     )
     xd, g, one = x.double(), torch.ones_like(x), torch.tensor(1.0)
-    params = {"logish": (one, one), "tanhexp": ()}[name]
+    params = {"logish": (one, one), "tanhexp": (), "serf": ()}[name]
     got = cpu_kernels.backward(name, g, x, params, (True,) * (1 + len(params)))
     want = getattr(AF, f"{name}_bwd")(g.double(), xd, *(p.double() for p in params))
-    # the x-gradients cross 0 (logish near x = -1.37, tanhexp near -1.08) as the difference of two terms of
-    # ~0.2: relative to 0.1 there
+    # the x-gradients cross 0 (logish near x = -1.37, tanhexp near -1.08, serf near -1.2) as the difference
+    # of two terms of ~0.2: relative to 0.1 there
     assert _relative_error(got[0], want[0], torch.where(xd.abs() < 3, 0.1, 0.0)) < 1e-6
     for got_p, want_p in zip(got[1:], want[1:], strict=True):  # sums over n in float32 blocks
         torch.testing.assert_close(got_p.double(), want_p.sum().reshape(got_p.shape), rtol=1e-5, atol=0)
@@ -460,6 +464,47 @@ def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags)
         _assert_same(y, y_ref)
         _assert_same_grads(grads, grads_ref, module, x, g)
     check_tails()  # the t² rounding error: one FMA with AVX2, Dekker's split with SSE2 alone
+    check_serf_tables()  # their coefficients by a gather instead of AVX-512's permute
+
+
+@needs_c
+def test_serf_tables_are_exact_at_their_ends_and_in_between():
+    check_serf_tables()
+
+
+def test_serf_tables_are_what_the_fitting_script_makes():
+    """kernels.c's tables are tools/fit_serf_tables.py's output (to float32 rounding: lstsq may differ in the
+    last bit across BLAS builds), and that output is exact to 1e-7 relative against mpmath."""
+    path = Path(__file__).resolve().parents[1] / "tools" / "fit_serf_tables.py"
+    spec = importlib.util.spec_from_file_location("fit_serf_tables", path)
+    fit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fit)
+    text = fit.KERNELS.read_text()
+    for name, ref, deg, floor in [
+        ("SERF_G", fit.g_ref, fit.G_DEG, 0.0),
+        ("SERF_D", fit.d_ref, fit.D_DEG, 0.05),
+    ]:
+        table = fit.tables(ref, deg, floor)
+        body = text[text.index(f"float {name}[") :].split("= {", 1)[1].split("};", 1)[0]
+        written = np.array(
+            [float(v) for v in body.replace("{", " ").replace("}", " ").replace("f", " ").split(",")]
+        )
+        np.testing.assert_allclose(written.reshape(table.shape), table, rtol=1e-6, atol=1e-12)
+        assert fit.worst(ref, table, floor, per_interval=40) < 1e-7, name
+
+
+def check_serf_tables() -> None:
+    """Serf's value and derivative from its interval tables and closed-form tails, against float64, on a dense
+    grid across [-9.5, 4.5] (the tables), both ends exactly, and vectors mixing table and tail lanes."""
+    ends = torch.tensor([-9.5, 4.5]).repeat_interleave(3) + torch.tensor([-1e-6, 0.0, 1e-6]).repeat(2)
+    x = torch.cat([torch.linspace(-12, 6, 360001), ends, torch.tensor([-20.0, 0.5, 5.0, -9.6] * 8)])
+    xd, g = x.double(), torch.ones_like(x)
+    y = cpu_kernels.forward("serf", x, ())
+    (gx,) = cpu_kernels.backward("serf", g, x, (), (True,))
+    assert _relative_error(y, AF.serf(xd)) < 4e-7
+    (want,) = AF.serf_bwd(g.double(), xd)
+    assert _relative_error(gx, want, torch.where(xd.abs() < 3, 0.1, 0.0)) < 4e-7  # its root near -1.2
+    assert torch.equal(y[x >= 4.5], x[x >= 4.5]) and torch.equal(gx[x >= 4.5], g[x >= 4.5])
 
 
 def test_env_var_turns_them_off():

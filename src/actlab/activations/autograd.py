@@ -55,9 +55,10 @@ def _limits(
 
     The function is probed at ±max and ±max/2 of the compute dtype: where both agree the function has
     saturated and that is the limit; where they differ it keeps growing and the limit is ±inf. A compiled
-    caller passes ``probe`` (``limit_probe``) in as an input: built inside the graph its values are known to
-    inductor, whose sympy value ranges then grow through the whole formula (Serf's limits kernel took ~250 s
-    to compile, ~30 s with the probe an input).
+    caller passes ``probe`` (``limit_probe``) in as an input. Values inductor knows (a 1-D probe built in the
+    graph, which it inlines) feed its sympy value ranges, which then grow through the whole formula: Serf's
+    limits kernel took ~250 s to compile, ~30 s with the probe an input. Where the probe is built in the graph
+    (a user's own ``torch.compile``), ``limit_probe``'s column shape keeps it a buffer.
     """
     if probe is None:
         probe = limit_probe(like.dtype, like.device)
