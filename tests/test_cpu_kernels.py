@@ -465,6 +465,7 @@ def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags)
         _assert_same_grads(grads, grads_ref, module, x, g)
     check_tails()  # the t² rounding error: one FMA with AVX2, Dekker's split with SSE2 alone
     check_serf_tables()  # their coefficients by a gather instead of AVX-512's permute
+    check_erfact_table(has_fma="-march=x86-64" not in flags)
 
 
 @needs_c
@@ -472,25 +473,58 @@ def test_serf_tables_are_exact_at_their_ends_and_in_between():
     check_serf_tables()
 
 
-def test_serf_tables_are_what_the_fitting_script_makes():
-    """kernels.c's tables are tools/fit_serf_tables.py's output (to float32 rounding: lstsq may differ in the
-    last bit across BLAS builds), and that output is exact to 1e-7 relative against mpmath."""
-    path = Path(__file__).resolve().parents[1] / "tools" / "fit_serf_tables.py"
-    spec = importlib.util.spec_from_file_location("fit_serf_tables", path)
+def test_the_tables_are_what_the_fitting_script_makes(monkeypatch):
+    """kernels.c's tables are tools/fit_tables.py's output (to float32 rounding: lstsq may differ in the last
+    bit across BLAS builds), and that output is exact to 1e-7 relative against mpmath."""
+    path = Path(__file__).resolve().parents[1] / "tools" / "fit_tables.py"
+    spec = importlib.util.spec_from_file_location("fit_tables", path)
     fit = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "fit_tables", fit)  # its dataclass looks its module up there
     spec.loader.exec_module(fit)
     text = fit.KERNELS.read_text()
-    for name, ref, deg, floor in [
-        ("SERF_G", fit.g_ref, fit.G_DEG, 0.0),
-        ("SERF_D", fit.d_ref, fit.D_DEG, 0.05),
-    ]:
-        table = fit.tables(ref, deg, floor)
-        body = text[text.index(f"float {name}[") :].split("= {", 1)[1].split("};", 1)[0]
-        written = np.array(
-            [float(v) for v in body.replace("{", " ").replace("}", " ").replace("f", " ").split(",")]
-        )
-        np.testing.assert_allclose(written.reshape(table.shape), table, rtol=1e-6, atol=1e-12)
-        assert fit.worst(ref, table, floor, per_interval=40) < 1e-7, name
+    assert [t.name for t in fit.TABLES] == ["SERF_G", "SERF_D", "ERFACT_H"]
+    serf_g, serf_d = fit.TABLES[:2]
+    assert (serf_g.x0, serf_g.w) == (serf_d.x0, serf_d.w)  # serf_table takes SERF_G's intervals for both
+    for table in fit.TABLES:
+        coef = fit.coefficients(table)
+        body = text[text.index(f"float {table.name}[") :].split("= {", 1)[1].split("};", 1)[0]
+        numbers = body.replace("{", " ").replace("}", " ").replace("f", " ").split(",")
+        written = np.array([float(v) for v in numbers]).reshape(coef.shape)
+        np.testing.assert_allclose(written, coef, rtol=1e-6, atol=1e-12)
+        assert fit.worst(table, coef, per_interval=40) < 1e-7, table.name
+
+
+@needs_c
+def test_erfact_table_is_exact_for_any_parameters():
+    check_erfact_table()
+
+
+def check_erfact_table(has_fma: bool = True) -> None:
+    """ErfAct's forward as sign(alpha)·x·erf(e^u), u = beta·x + ln|alpha|, erf(e^u) from its table on
+    [-10.5, 1.5) and 1 beyond, against float64: within 3e-7 where every u >= -10.5, for small, large and
+    negative alpha and beta and at both ends of the table. Vectors with a lane below its start take the
+    formula, whose exp(beta·x) carries beta·x's rounding (5e-7 at the start, 2e-6 at x = -60), as does the
+    table's t without an FMA (SSE2 alone)."""
+    grid = torch.linspace(-30, 30, 120001)
+    for alpha, beta in [(0.75, 0.75), (-0.75, 0.75), (1e-3, 2.0), (5.0, -0.5), (0.75, 0.0), (1e4, 0.1)]:
+        ln_alpha = math.log(abs(alpha))
+        ends = [(u - ln_alpha) / beta for u in (-10.5, 1.5)] if beta else []
+        ends = torch.tensor(ends).repeat_interleave(3) + torch.tensor([-1e-5, 0.0, 1e-5]).repeat(len(ends))
+        mixed = torch.tensor([-80.0, 0.5, 80.0, -3.0] * 8)
+        x = torch.cat([grid, ends.float(), mixed])
+        a, b = torch.tensor(alpha), torch.tensor(beta)
+        want = AF.erfact(x.double(), a.double(), b.double())
+        assert _relative_error(cpu_kernels.forward("erfact", x, (a, b)), want) < 3e-6, (alpha, beta)
+        # alone, so that no vector mixes in a formula lane; the kernel's branch sees u without ln|alpha|'s
+        # low part (< 2^-11), so a lane within that of the start may take the formula
+        in_table = beta * x.double() + ln_alpha >= -10.5 + 1e-3
+        y = cpu_kernels.forward("erfact", x[in_table], (a, b))
+        assert _relative_error(y, want[in_table]) < (3e-7 if has_fma else 6e-7), (alpha, beta)
+    x = torch.cat(
+        [grid, torch.tensor([math.nan])]
+    )  # (±inf: the limits, test_c_kernel_equals_the_eager_reference)
+    y = cpu_kernels.forward("erfact", x, (torch.tensor(0.0), torch.tensor(1.0)))  # alpha = 0: the formula
+    torch.testing.assert_close(y, AF.erfact(x, torch.tensor(0.0), torch.tensor(1.0)), equal_nan=True)
 
 
 def check_serf_tables() -> None:
