@@ -522,9 +522,8 @@ def check_erfact_table(exact_t: bool = True) -> None:
         in_table = beta * x.double() + ln_alpha >= -10.5 + 1e-3
         y = cpu_kernels.forward("erfact", x[in_table], (a, b))
         assert _relative_error(y, want[in_table]) < tight, (alpha, beta)
-    x = torch.cat(
-        [grid, torch.tensor([math.nan])]
-    )  # (±inf: the limits, test_c_kernel_equals_the_eager_reference)
+    # ±inf give the limits there (test_c_kernel_equals_the_eager_reference), not the raw formula
+    x = torch.cat([grid, torch.tensor([math.nan])])
     y = cpu_kernels.forward("erfact", x, (torch.tensor(0.0), torch.tensor(1.0)))  # alpha = 0: the formula
     torch.testing.assert_close(y, AF.erfact(x, torch.tensor(0.0), torch.tensor(1.0)), equal_nan=True)
 

@@ -754,10 +754,11 @@ INLINE vf table_poly(const float (*rows)[TABLE_N], int deg, vf t, vi idx) {
 
 /* ErfAct x·erf(alpha·e^(beta·x)). The forward is sign(alpha)·x·h(u), u = beta·x + ln|alpha|, h = erf(e^u)
    from the table ERFACT_H (1 from its end on, erfc(e^1.5) ~ 2e-10), for parameters erfact_params marks
-   (below: P[5] = sign(alpha), alpha != 0 and both finite; AVX-512 and SSE2 builds); vectors with a lane below the table's start (u < -10.5, x < -13.6 for the defaults) and
-   other parameters take the formula. u itself would carry half an ulp of error (4.8e-7 at the start, where
-   h'/h ~ 1), so t = u - centre is beta·x + (hi - centre) in one FMA plus lo, with ln|alpha| = hi + lo and hi
-   a multiple of 2^-10 (hi - centre exact): ~1e-8. */
+   (below: P[5] = sign(alpha), alpha != 0 and both finite; AVX-512 and SSE2 builds); vectors with a lane
+   below the table's start (u < -10.5, x < -13.6 for the defaults) and other parameters take the formula.
+   u itself would carry half an ulp of error (4.8e-7 at the start, where h'/h ~ 1), so t = u - centre is
+   beta·x + (hi - centre) in one FMA plus lo, with ln|alpha| = hi + lo and hi a multiple of 2^-10
+   (hi - centre exact): ~1e-8. */
 INLINE vf erfact_val(vf x, const vf *P) {
     vf u = P[1] * x + P[4];
     if (P[5][0] == 0.0f || any_less(u, splat(ERFACT_H_X0)))
