@@ -52,6 +52,12 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any
     "tanhsoft(alpha=0.5, beta=0.0, gamma=1.0, delta=1.0)",
     "tanhsoft(alpha=0.0, beta=1e-38, gamma=1.0, delta=1.0)",  # beta·e^x is inf past x = 88.7, not beta·max
     "tanhsoft(alpha=0.5, beta=2.0, gamma=1.0, delta=0.5, learnable=True)",  # beta·x = -inf at x = -max
+    *(SPECIAL_TANHSOFT := [  # fixed, alpha = delta = 0: x·tanh(beta·e^(gamma·x)), a kernel of its own
+        "tanhsoft",
+        "tanhsoft(alpha=0.0, beta=50.0, gamma=2.5, delta=0.0)",  # clamped below u = 0; gamma·x = -inf at -max
+        "tanhsoft(alpha=0.0, beta=1e-30, gamma=0.5, delta=0.0)",  # the smallest beta it takes
+    ]),
+    "tanhsoft(alpha=0.0, beta=1e-31, gamma=1.0, delta=0.0)",  # below it: the general kernel
     "erfact",
     "erfact(alpha=0.0, beta=2.0)",  # w = 0·e^(2x), where e^(2x) overflows from x = 44
     "serf",
@@ -60,6 +66,12 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any
     "eis(learnable=True)",
     "eis(alpha=0.5, beta=1.0, gamma=0.25, delta=0.0, theta=2.0, learnable=True)",
     "eis(alpha=0.0, beta=0.5, gamma=0.0, delta=1.0, theta=0.0)",  # gamma = 0: x/H unbounded, times 0
+    "eis2",  # theta = 0: e^-0 without an exp
+    *(SPECIAL_EIS := [  # fixed, alpha = gamma = 0: x·c·sigma(theta·x - ln(delta·c)), c = 1/sqrt(beta)
+        "eis3",
+        "eis(alpha=0.0, beta=4.0, gamma=0.0, delta=3.0, theta=0.5)",
+        "eis(alpha=0.0, beta=2.0, gamma=0.0, delta=1e-3, theta=4.0)",  # theta·x = inf from x = 8.5e37
+    ]),
     # x^5 over a weak denominator: the huge inputs' lanes in double, x-gradients of ±inf where the
     # reference's float32 form gives inf - inf; b = 0 and b < 0: sign(b) as the |b|-gradient's factor
     "pau(numerator=(0.5, -1.0, 0.25, 2.0, -0.5, 3.0), denominator=(0.0, -1.5, 0.0, 0.0))",
@@ -187,6 +199,40 @@ def test_one_parameter_gradient_alone_is_the_same_as_among_all(spec):
         _assert_same(alone[0], everything[0])
         _assert_same(alone[1 + k], everything[1 + k], rtol=2e-5, atol=1e-5)
         assert all(alone[1 + j] is None for j in range(len(params)) if j != k)
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "spec",
+    # c = 2: c·x overflows at ±max, where the eager float32 reference's x-gradient is NaN and both kernels' is c
+    [
+        *SPECIAL_TANHSOFT,
+        *SPECIAL_EIS,
+        "eis(alpha=0.0, beta=0.25, gamma=0.0, delta=3.0, theta=0.5)",
+        "eis(alpha=0.0, beta=1e-30, gamma=0.0, delta=1e-15, theta=1.0)",  # the smallest beta it takes: c = 1e15
+    ],
+)
+def test_the_special_parameter_kernels_equal_the_general_ones(spec):
+    """For fixed parameters where a simpler form is the function (TanhSoft x·tanh(βe^{γx}), EIS-3 a shifted
+    Swish) the kernel takes it; asked for a parameter gradient it takes the general form, whose x-gradient
+    is the same to rounding."""
+    module = get_act(spec)()
+    params = _kernel_params(module)
+    x = extreme_inputs()
+    g = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
+    special = cpu_kernels.backward(module.kernel_name, g, x, params, (True,) + (False,) * len(params))
+    general = cpu_kernels.backward(module.kernel_name, g, x, params, (True,) * (1 + len(params)))
+    # where the x-gradient crosses 0 it is the difference of two terms: atol relative to its largest value
+    slope = (general[0] / g).abs().nan_to_num(0.0, 0.0, 0.0).max().clamp(min=1.0)
+    _assert_same(special[0], general[0], atol=1e-6 * float(slope))
+    assert all(p is None for p in special[1:])
+    with cpu_kernels.use_cpu_kernels(True):
+        y = module(x)
+    with cpu_kernels.use_cpu_kernels(False), fused.use_fused(False):
+        y_ref = module(x.double()).float()  # float64: no overflow in c·x
+    _assert_same(y, y_ref)
+    name = f"{module.kernel_name}_{'exp' if module.kernel_name == 'tanhsoft' else 'sigmoid'}_fwd"
+    assert hasattr(cpu_kernels.library(), name)
 
 
 def test_the_want_mask_has_one_bit_per_parameter_value():
