@@ -204,12 +204,13 @@ def test_one_parameter_gradient_alone_is_the_same_as_among_all(spec):
 @needs_c
 @pytest.mark.parametrize(
     "spec",
-    # c = 2: c·x overflows at ±max, where the eager float32 reference's x-gradient is NaN and both kernels' is c
+    # c = 2 and c = 1e15 (the smallest beta it takes): c·x overflows at ±max, where the eager float32
+    # reference's x-gradient is NaN and both kernels' is c
     [
         *SPECIAL_TANHSOFT,
         *SPECIAL_EIS,
         "eis(alpha=0.0, beta=0.25, gamma=0.0, delta=3.0, theta=0.5)",
-        "eis(alpha=0.0, beta=1e-30, gamma=0.0, delta=1e-15, theta=1.0)",  # the smallest beta it takes: c = 1e15
+        "eis(alpha=0.0, beta=1e-30, gamma=0.0, delta=1e-15, theta=1.0)",
     ],
 )
 def test_the_special_parameter_kernels_equal_the_general_ones(spec):
