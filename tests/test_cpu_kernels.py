@@ -26,7 +26,18 @@ from actlab.activations import functional as AF
 from actlab.activations.autograd import _limits
 from actlab.activations.modules import KERNELS
 
-SPECS = [  # every C kernel, with every parameter learnable where it has any
+SPECIAL_TANHSOFT = [  # fixed, alpha = delta = 0: x·tanh(beta·e^(gamma·x)), a kernel of its own
+    "tanhsoft",
+    "tanhsoft(alpha=0.0, beta=50.0, gamma=2.5, delta=0.0)",  # clamped below u = 0; gamma·x = -inf at -max
+    "tanhsoft(alpha=0.0, beta=1e-30, gamma=0.5, delta=0.0)",  # the smallest beta it takes
+]
+SPECIAL_EIS = [  # fixed, alpha = gamma = 0: x·c·sigma(theta·x - ln(delta·c)), c = 1/sqrt(beta)
+    "eis3",
+    "eis(alpha=0.0, beta=4.0, gamma=0.0, delta=3.0, theta=0.5)",
+    "eis(alpha=0.0, beta=2.0, gamma=0.0, delta=1e-3, theta=4.0)",  # theta·x = inf from x = 8.5e37
+]
+
+SPECS = [  # every C kernel, with every parameter learnable where it has any (and the special ones above)
     "silu",
     "hard_swish",
     "elu",
@@ -52,11 +63,7 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any
     "tanhsoft(alpha=0.5, beta=0.0, gamma=1.0, delta=1.0)",
     "tanhsoft(alpha=0.0, beta=1e-38, gamma=1.0, delta=1.0)",  # beta·e^x is inf past x = 88.7, not beta·max
     "tanhsoft(alpha=0.5, beta=2.0, gamma=1.0, delta=0.5, learnable=True)",  # beta·x = -inf at x = -max
-    *(SPECIAL_TANHSOFT := [  # fixed, alpha = delta = 0: x·tanh(beta·e^(gamma·x)), a kernel of its own
-        "tanhsoft",
-        "tanhsoft(alpha=0.0, beta=50.0, gamma=2.5, delta=0.0)",  # clamped below u = 0; gamma·x = -inf at -max
-        "tanhsoft(alpha=0.0, beta=1e-30, gamma=0.5, delta=0.0)",  # the smallest beta it takes
-    ]),
+    *SPECIAL_TANHSOFT,
     "tanhsoft(alpha=0.0, beta=1e-31, gamma=1.0, delta=0.0)",  # below it: the general kernel
     "erfact",
     "erfact(alpha=0.0, beta=2.0)",  # w = 0·e^(2x), where e^(2x) overflows from x = 44
@@ -67,11 +74,7 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any
     "eis(alpha=0.5, beta=1.0, gamma=0.25, delta=0.0, theta=2.0, learnable=True)",
     "eis(alpha=0.0, beta=0.5, gamma=0.0, delta=1.0, theta=0.0)",  # gamma = 0: x/H unbounded, times 0
     "eis2",  # theta = 0: e^-0 without an exp
-    *(SPECIAL_EIS := [  # fixed, alpha = gamma = 0: x·c·sigma(theta·x - ln(delta·c)), c = 1/sqrt(beta)
-        "eis3",
-        "eis(alpha=0.0, beta=4.0, gamma=0.0, delta=3.0, theta=0.5)",
-        "eis(alpha=0.0, beta=2.0, gamma=0.0, delta=1e-3, theta=4.0)",  # theta·x = inf from x = 8.5e37
-    ]),
+    *SPECIAL_EIS,
     # x^5 over a weak denominator: the huge inputs' lanes in double, x-gradients of ±inf where the
     # reference's float32 form gives inf - inf; b = 0 and b < 0: sign(b) as the |b|-gradient's factor
     "pau(numerator=(0.5, -1.0, 0.25, 2.0, -0.5, 3.0), denominator=(0.0, -1.5, 0.0, 0.0))",
