@@ -9,6 +9,7 @@ and ≤ 5e-7 for the exp-based ones (silu, mish, swish: 2–3e-7 measured).
 from __future__ import annotations
 
 import copy
+import ctypes
 import importlib.util
 import math
 import os
@@ -31,11 +32,20 @@ SPECIAL_TANHSOFT = [  # fixed, alpha = delta = 0: x·tanh(beta·e^(gamma·x)), a
     "tanhsoft(alpha=0.0, beta=50.0, gamma=2.5, delta=0.0)",  # clamped below u = 0; gamma·x = -inf at -max
     "tanhsoft(alpha=0.0, beta=1e-30, gamma=0.5, delta=0.0)",  # the smallest beta it takes
 ]
-SPECIAL_EIS = [  # fixed, alpha = gamma = 0: x·c·sigma(theta·x - ln(delta·c)), c = 1/sqrt(beta)
-    "eis3",
-    "eis(alpha=0.0, beta=4.0, gamma=0.0, delta=3.0, theta=0.5)",
-    "eis(alpha=0.0, beta=2.0, gamma=0.0, delta=1e-3, theta=4.0)",  # theta·x = inf from x = 8.5e37
-]
+SPECIAL_EIS = {  # fixed parameters of EIS's kernels of their own
+    # alpha = gamma = 0: x·c·sigma(theta·x - ln(delta·c)), c = 1/sqrt(beta)
+    "eis3": "sigmoid",
+    "eis(alpha=0.0, beta=4.0, gamma=0.0, delta=3.0, theta=0.5)": "sigmoid",
+    "eis(alpha=0.0, beta=2.0, gamma=0.0, delta=1e-3, theta=4.0)": "sigmoid",  # theta·x = inf from x = 8.5e37
+    # alpha = 1, delta = 0: x·sp(x)/sqrt(beta + gamma·x²)
+    "eis2": "root",
+    "eis(alpha=1.0, beta=0.01, gamma=3.0, delta=0.0, theta=2.0)": "root",
+    "eis(alpha=1.0, beta=2.0, gamma=0.0, delta=0.0, theta=0.0)": "root",
+    # alpha = 1, beta = 0, theta = 1: x·sp(x)/(sqrt(gamma)·|x| + delta·e^-x)
+    "eis1": "abs",
+    "eis(alpha=1.0, beta=0.0, gamma=1e-6, delta=1e6, theta=1.0)": "abs",
+    "eis(alpha=1.0, beta=0.0, gamma=1e6, delta=1e-6, theta=1.0)": "abs",
+}
 
 SPECS = [  # every C kernel, with every parameter learnable where it has any (and the special ones above)
     "silu",
@@ -73,7 +83,7 @@ SPECS = [  # every C kernel, with every parameter learnable where it has any (an
     "eis(learnable=True)",
     "eis(alpha=0.5, beta=1.0, gamma=0.25, delta=0.0, theta=2.0, learnable=True)",
     "eis(alpha=0.0, beta=0.5, gamma=0.0, delta=1.0, theta=0.0)",  # gamma = 0: x/H unbounded, times 0
-    "eis2",  # theta = 0: e^-0 without an exp
+    "eis(alpha=1.0, beta=1.0, gamma=1.0, delta=0.5, theta=0.0)",  # theta = 0: e^-0 without an exp
     *SPECIAL_EIS,
     # x^5 over a weak denominator: the huge inputs' lanes in double, x-gradients of ±inf where the
     # reference's float32 form gives inf - inf; b = 0 and b < 0: sign(b) as the |b|-gradient's factor
@@ -208,35 +218,47 @@ def test_one_parameter_gradient_alone_is_the_same_as_among_all(spec):
 @pytest.mark.parametrize(
     "spec",
     # c = 2 and c = 1e15 (the smallest beta it takes): c·x overflows at ±max, where the eager float32
-    # reference's x-gradient is NaN and both kernels' is c
+    # reference's x-gradient is NaN
     [
         *SPECIAL_TANHSOFT,
         *SPECIAL_EIS,
         "eis(alpha=0.0, beta=0.25, gamma=0.0, delta=3.0, theta=0.5)",
         "eis(alpha=0.0, beta=1e-30, gamma=0.0, delta=1e-15, theta=1.0)",
+        "eis(alpha=1.0, beta=1e-20, gamma=3.0, delta=0.0, theta=2.0)",  # the smallest beta EIS-2's takes
     ],
 )
-def test_the_special_parameter_kernels_equal_the_general_ones(spec):
+def test_the_special_parameter_kernels_are_exact(spec):
     """For fixed parameters where a simpler form is the function (TanhSoft x·tanh(βe^{γx}), EIS-3 a shifted
-    Swish) the kernel takes it; asked for a parameter gradient it takes the general form, whose x-gradient
-    is the same to rounding."""
+    Swish, EIS-1 and EIS-2 without divisions) the kernel takes it: value and x-gradient as float64's (the
+    float32 reference loses digits where these forms do not: EIS-2's derivative with a tiny β)."""
     module = get_act(spec)()
     params = _kernel_params(module)
     x = extreme_inputs()
     g = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
-    special = cpu_kernels.backward(module.kernel_name, g, x, params, (True,) + (False,) * len(params))
-    general = cpu_kernels.backward(module.kernel_name, g, x, params, (True,) * (1 + len(params)))
-    # where the x-gradient crosses 0 it is the difference of two terms: atol relative to its largest value
-    slope = (general[0] / g).abs().nan_to_num(0.0, 0.0, 0.0).max().clamp(min=1.0)
-    _assert_same(special[0], general[0], atol=1e-6 * float(slope))
-    assert all(p is None for p in special[1:])
     with cpu_kernels.use_cpu_kernels(True):
         y = module(x)
-    with cpu_kernels.use_cpu_kernels(False), fused.use_fused(False):
-        y_ref = module(x.double()).float()  # float64: no overflow in c·x
-    _assert_same(y, y_ref)
-    name = f"{module.kernel_name}_{'exp' if module.kernel_name == 'tanhsoft' else 'sigmoid'}_fwd"
-    assert hasattr(cpu_kernels.library(), name)
+    special = cpu_kernels.backward(module.kernel_name, g, x, params, (True,) + (False,) * len(params))
+    assert all(p is None for p in special[1:])
+    big = torch.finfo(torch.float32).max
+    y64, (gx64, *_) = _grads(
+        copy.deepcopy(module).double(), x.double().clamp(-big, big), g.double(), False, False
+    )
+    _assert_same(y, torch.where(x.isinf(), y, y64.float()))  # the limits at ±inf: test_probed_limits...
+    # where the x-gradient crosses 0 it is the difference of two terms: atol relative to its largest value
+    slope = (gx64 / g).abs().nan_to_num(0.0, 0.0, 0.0).max().clamp(min=1.0)
+    _assert_same(special[0], gx64.float(), atol=1e-6 * float(slope))
+    # the dispatcher's x-gradient is the special kernel's own, bit for bit
+    kernel = (
+        "exp"
+        if module.kernel_name == "tanhsoft"
+        else SPECIAL_EIS.get(spec, "sigmoid" if "alpha=0.0" in spec else "root")
+    )
+    direct, gx = getattr(cpu_kernels.library(), f"{module.kernel_name}_{kernel}_bwd"), torch.empty_like(x)
+    ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    direct.argtypes, direct.restype = [ptr, ptr, ptr, i64, ptr, i32, ptr, i32], None
+    sums = (ctypes.c_double * cpu_kernels.MAX_PARAMS)()
+    direct(g.data_ptr(), x.data_ptr(), gx.data_ptr(), x.numel(), cpu_kernels.param_values(params), 0, sums, 1)
+    assert torch.equal(gx.nan_to_num(), special[0].nan_to_num())
 
 
 def test_the_want_mask_has_one_bit_per_parameter_value():

@@ -1039,23 +1039,35 @@ INLINE int gives_limits(vf ends, const float *lim) {
 #define DEFINE_KERNEL(NAME, PROBE)                                                                          \
     DEFINE_FWD(NAME, PROBE, splat_params, SCALAR_NPV) DEFINE_BWD(NAME, PROBE, splat_params, SCALAR_NPV, 4)
 
-/* NAME's entry points where SPECIAL's kernel computes NAME for the parameters that IS_SPECIAL(p) accepts:
-   those take it (the backward only where no parameter gradient is asked for: SPECIAL's gives dL/dx alone),
-   the rest NAME_general's. */
-#define DEFINE_DISPATCH(NAME, SPECIAL, IS_SPECIAL)                                                          \
+/* A kernel's four entry points, for a dispatcher to choose from. */
+typedef struct {
+    void (*fwd)(const float *, float *, int64_t, const float *, int);
+    void (*bwd)(const float *, const float *, float *, int64_t, const float *, int, double *, int);
+    void (*limits)(const float *, float *);
+    int (*substitutes)(const float *, float *);
+} kernel_fns;
+#define KERNEL_FNS(NAME) {NAME##_fwd, NAME##_bwd, NAME##_limits, NAME##_substitutes}
+
+/* NAME's entry points where NAME##_special(p) names a simpler kernel that computes NAME for parameters p
+   (or gives NULL): those take it (the backward only where no parameter gradient is asked for: the special
+   kernels give dL/dx alone), the rest NAME##_general's. */
+#define DEFINE_DISPATCH(NAME)                                                                               \
     void NAME##_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {                         \
-        (IS_SPECIAL(p) ? SPECIAL##_fwd : NAME##_general_fwd)(x, y, n, p, nt);                               \
+        const kernel_fns *k = NAME##_special(p);                                                            \
+        (k ? k->fwd : NAME##_general_fwd)(x, y, n, p, nt);                                                  \
     }                                                                                                       \
     void NAME##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,       \
                     double *sums, int nt) {                                                                 \
-        if (want == 0 && IS_SPECIAL(p)) SPECIAL##_bwd(g, x, gx, n, p, 0, sums, nt);                         \
-        else NAME##_general_bwd(g, x, gx, n, p, want, sums, nt);                                            \
+        const kernel_fns *k = want ? NULL : NAME##_special(p);                                              \
+        (k ? k->bwd : NAME##_general_bwd)(g, x, gx, n, p, want, sums, nt);                                  \
     }                                                                                                       \
     void NAME##_limits(const float *p, float *out) {                                                        \
-        (IS_SPECIAL(p) ? SPECIAL##_limits : NAME##_general_limits)(p, out);                                 \
+        const kernel_fns *k = NAME##_special(p);                                                            \
+        (k ? k->limits : NAME##_general_limits)(p, out);                                                    \
     }                                                                                                       \
     int NAME##_substitutes(const float *p, float *lim) {                                                    \
-        return (IS_SPECIAL(p) ? SPECIAL##_substitutes : NAME##_general_substitutes)(p, lim);                \
+        const kernel_fns *k = NAME##_special(p);                                                            \
+        return (k ? k->substitutes : NAME##_general_substitutes)(p, lim);                                   \
     }
 
 DEFINE_KERNEL(silu, 0)
@@ -1076,7 +1088,9 @@ DEFINE_KERNEL(tanhexp, 1)
 DEFINE_KERNEL(tanhsoft_general, 1)
 DEFINE_FWD(tanhsoft_exp, 1, tanhsoft_exp_params, SCALAR_NPV)
 DEFINE_BWD(tanhsoft_exp, 1, tanhsoft_exp_params, SCALAR_NPV, 1)
-DEFINE_DISPATCH(tanhsoft, tanhsoft_exp, tanhsoft_is_exp)
+static const kernel_fns TANHSOFT_EXP = KERNEL_FNS(tanhsoft_exp);
+static const kernel_fns *tanhsoft_special(const float *p) { return tanhsoft_is_exp(p) ? &TANHSOFT_EXP : NULL; }
+DEFINE_DISPATCH(tanhsoft)
 /* ErfAct's PREP for its tabled forward: ln|alpha| = P[4] + P[6] (P[4] a multiple of 2^-10) and sign(alpha) in
    P[5], which is 0 where the forward takes the formula (alpha = 0 or non-finite parameters). */
 #define ERFACT_NPV 7
@@ -1387,6 +1401,76 @@ INLINE void eis_sigmoid_grad(vf g, vf x, const vf *P, vf *d) {
     d[0] = g * (P[2] * (s + times_vanishing(tx, ss))); /* c·(sigma + theta·x·sigma·sigma(-z)) */
 }
 
+/* The double form for vectors with a lane beyond 2^20, as the general kernel takes it (P as eis_prepare's). */
+INLINE vf eis_val_in_double(vf x, const vf *P) {
+    vf y;
+    for (int k = 0; k < W; k++) y[k] = (float)eis_lane(x[k], 0.0, P, NULL);
+    return y;
+}
+INLINE vf eis_grad_in_double(vf g, vf x, const vf *P) {
+    vf gx;
+    double d[6];
+    for (int k = 0; k < W; k++) eis_lane(x[k], g[k], P, d), gx[k] = (float)d[0];
+    return gx;
+}
+
+/* EIS with alpha = 1 and delta = 0 (EIS-2), beta in [1e-20, 1e20] and gamma in [0, 1e20]: x·sp(x)·r with
+   r = 1/sqrt(beta + gamma·x²) from one rsqrt (normal for |x| <= 2^20), where the general form takes a
+   square root and divisions; the derivative is r·(x·sigma + sp·beta·r²). */
+INLINE int eis_is_root(const float *p) {
+    return p[0] == 1.0f && p[3] == 0.0f && p[1] >= 1e-20f && p[1] <= 1e20f && p[2] >= 0.0f && p[2] <= 1e20f;
+}
+INLINE vf eis_root_val(vf x, const vf *P) {
+    if (any_beyond(x, EIS_DIRECT)) return eis_val_in_double(x, P);
+    vf e = exp_below88(-absv(x)), sp = MAXV(x, ZERO) + log1p_unit(e);
+    return (x * rsqrt(P[1] + P[2] * (x * x))) * sp;
+}
+INLINE void eis_root_grad(vf g, vf x, const vf *P, vf *d) {
+    if (any_beyond(x, EIS_DIRECT)) {
+        d[0] = eis_grad_in_double(g, x, P);
+        return;
+    }
+    vf sp, sig, r = rsqrt(P[1] + P[2] * (x * x));
+    softplus_sigmoid(x, &sp, &sig);
+    d[0] = g * (r * (x * sig + sp * (P[1] * (r * r)))); /* 1 - gamma·x²·r² = beta·r², no cancellation */
+}
+
+/* EIS with alpha = 1, beta = 0 and theta = 1 (EIS-1), gamma and delta in [1e-6, 1e6]: x·sp(x)/D with
+   D = sqrt(gamma)·|x| + delta·e^-x, where e^-x is softplus's own E = e^-|x| or 1/E. Below 0 numerator
+   and D are taken times E (N = E there, else 1; M = N·D in [1e-9, 2^31]): one reciprocal, no square
+   root. D' = sqrt(gamma)·sign(x) - delta·e^-x, and N²·D' = sqrt(gamma)·sign(x)·N² - delta·E. */
+#define EIS_ABS_NPV 7
+INLINE int eis_is_abs(const float *p) {
+    return p[0] == 1.0f && p[1] == 0.0f && p[4] == 1.0f && p[2] >= 1e-6f && p[2] <= 1e6f && p[3] >= 1e-6f &&
+           p[3] <= 1e6f;
+}
+INLINE void eis_abs_params(const float *p, vf *P) {
+    eis_prepare(p, P);
+    P[6] = splat(sqrtf(p[2]));
+}
+INLINE vf eis_abs_den(vf x, vf E, const vf *P, vi neg) {
+    return sel(neg, P[6] * (absv(x) * E) + P[3], P[6] * x + P[3] * E);
+}
+INLINE vf eis_abs_val(vf x, const vf *P) {
+    if (any_beyond(x, EIS_DIRECT)) return eis_val_in_double(x, P);
+    vf E = exp_below88(-absv(x)), sp = MAXV(x, ZERO) + log1p_unit(E);
+    vi neg = x < 0.0f;
+    return (x * sp) * (sel(neg, E, ONE) * recip(eis_abs_den(x, E, P, neg)));
+}
+INLINE void eis_abs_grad(vf g, vf x, const vf *P, vf *d) {
+    if (any_beyond(x, EIS_DIRECT)) {
+        d[0] = eis_grad_in_double(g, x, P);
+        return;
+    }
+    vf E = exp_below88(-absv(x)), r1 = recip(1.0f + E); /* 1 + E in [1, 2] */
+    vf sp = MAXV(x, ZERO) + log1p_unit(E), sig = sel(x >= 0.0f, r1, E * r1);
+    vi neg = x < 0.0f;
+    vf M = eis_abs_den(x, E, P, neg), inv_m = recip(M), x_sp = x * sp;
+    /* -x·sp·N²·D': x·sp·(sqrt(gamma)·E + delta)·E below 0, -x·sp·(sqrt(gamma) - delta·E) from 0 on */
+    vf a = sel(neg, x_sp * (P[6] * E + P[3]), x_sp * (P[3] * E - P[6]));
+    d[0] = g * (sel(neg, E, ONE) * (((sp + x * sig) * M + a) * (inv_m * inv_m)));
+}
+
 /* EIS's backward, with its branches to the double form, was ~10 % slower with the pre-RA scheduler (Zen 3,
    AVX2): without it here. */
 #pragma GCC push_options
@@ -1396,7 +1480,16 @@ DEFINE_BWD(eis_general, 1, eis_prepare, EIS_NPV, 5)
 #pragma GCC pop_options
 DEFINE_FWD(eis_sigmoid, 1, eis_sigmoid_params, SCALAR_NPV)
 DEFINE_BWD(eis_sigmoid, 1, eis_sigmoid_params, SCALAR_NPV, 1)
-DEFINE_DISPATCH(eis, eis_sigmoid, eis_is_sigmoid)
+DEFINE_FWD(eis_root, 1, eis_prepare, EIS_NPV)
+DEFINE_BWD(eis_root, 1, eis_prepare, EIS_NPV, 1)
+DEFINE_FWD(eis_abs, 1, eis_abs_params, EIS_ABS_NPV)
+DEFINE_BWD(eis_abs, 1, eis_abs_params, EIS_ABS_NPV, 1)
+static const kernel_fns EIS_SIGMOID = KERNEL_FNS(eis_sigmoid), EIS_ROOT = KERNEL_FNS(eis_root),
+                        EIS_ABS = KERNEL_FNS(eis_abs);
+static const kernel_fns *eis_special(const float *p) {
+    return eis_is_sigmoid(p) ? &EIS_SIGMOID : eis_is_root(p) ? &EIS_ROOT : eis_is_abs(p) ? &EIS_ABS : NULL;
+}
+DEFINE_DISPATCH(eis)
 
 /* Bumped whenever a signature changes; the loader refuses a library built from other code. */
 int actlab_kernels_abi(void) { return 4; }
