@@ -27,11 +27,16 @@ from actlab.activations import functional as AF
 from actlab.activations.autograd import _limits
 from actlab.activations.modules import KERNELS
 
-SPECIAL_TANHSOFT = [  # fixed, alpha = delta = 0: x·tanh(beta·e^(gamma·x)), a kernel of its own
-    "tanhsoft",
-    "tanhsoft(alpha=0.0, beta=50.0, gamma=2.5, delta=0.0)",  # clamped below u = 0; gamma·x = -inf at -max
-    "tanhsoft(alpha=0.0, beta=1e-30, gamma=0.5, delta=0.0)",  # the smallest beta it takes
-]
+SPECIAL_TANHSOFT = {  # fixed parameters of TanhSoft's kernels of their own
+    # alpha = delta = 0: x·tanh(beta·e^(gamma·x))
+    "tanhsoft": "exp",
+    "tanhsoft(alpha=0.0, beta=50.0, gamma=2.5, delta=0.0)": "exp",  # u clamped below 0; gamma·x -inf at -max
+    "tanhsoft(alpha=0.0, beta=1e-30, gamma=0.5, delta=0.0)": "exp",  # the smallest beta it takes
+    # beta = 0, delta = 1: tanh(alpha·x)·sp(x)
+    "tanhsoft1": "softplus",
+    "tanhsoft(alpha=-2.5, beta=0.0, gamma=3.0, delta=1.0)": "softplus",
+    "tanhsoft(alpha=1e-30, beta=0.0, gamma=1.0, delta=1.0)": "softplus",
+}
 SPECIAL_EIS = {  # fixed parameters of EIS's kernels of their own
     # alpha = gamma = 0: x·c·sigma(theta·x - ln(delta·c)), c = 1/sqrt(beta)
     "eis3": "sigmoid",
@@ -228,9 +233,10 @@ def test_one_parameter_gradient_alone_is_the_same_as_among_all(spec):
     ],
 )
 def test_the_special_parameter_kernels_are_exact(spec):
-    """For fixed parameters where a simpler form is the function (TanhSoft x·tanh(βe^{γx}), EIS-3 a shifted
-    Swish, EIS-1 and EIS-2 without divisions) the kernel takes it: value and x-gradient as float64's (the
-    float32 reference loses digits where these forms do not: EIS-2's derivative with a tiny β)."""
+    """For fixed parameters where a simpler form is the function (TanhSoft x·tanh(βe^{γx}) and TanhSoft-1
+    without the general selects, EIS-3 a shifted Swish, EIS-1 and EIS-2 without divisions) the kernel
+    takes it: value and x-gradient as float64's (the float32 reference loses digits where these forms do
+    not: EIS-2's derivative with a tiny β)."""
     module = get_act(spec)()
     params = _kernel_params(module)
     x = extreme_inputs()
@@ -248,11 +254,8 @@ def test_the_special_parameter_kernels_are_exact(spec):
     slope = (gx64 / g).abs().nan_to_num(0.0, 0.0, 0.0).max().clamp(min=1.0)
     _assert_same(special[0], gx64.float(), atol=1e-6 * float(slope))
     # the dispatcher's x-gradient is the special kernel's own, bit for bit
-    kernel = (
-        "exp"
-        if module.kernel_name == "tanhsoft"
-        else SPECIAL_EIS.get(spec, "sigmoid" if "alpha=0.0" in spec else "root")
-    )
+    kernels = {**SPECIAL_TANHSOFT, **SPECIAL_EIS}
+    kernel = kernels.get(spec, "sigmoid" if "alpha=0.0" in spec else "root")  # the specs beyond SPECS
     direct, gx = getattr(cpu_kernels.library(), f"{module.kernel_name}_{kernel}_bwd"), torch.empty_like(x)
     ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     direct.argtypes, direct.restype = [ptr, ptr, ptr, i64, ptr, i32, ptr, i32], None
