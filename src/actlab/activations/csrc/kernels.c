@@ -686,7 +686,7 @@ INLINE void tanhsoft_general_grad(vf g, vf x, const vf *P, vf *d) {
    gamma > 0: x·tanh(w), w = beta·e^u, u = gamma·x, by TanhExp's scheme (q = e^(-2w), 1 - q and q from one
    reduction) with u clamped at P[4] = ln(43/beta), where tanh(w) is 1 in float32 (and -2w >= -86.8 needs no
    clamp of its own): the general form's second exp, its selects for alpha·x, delta and the sign of w go
-   (~40 % of its forward and backward). Its backward gives dL/dx alone (tanhsoft_bwd sends it no sums). */
+   (~30 % of its forward and backward). Its backward gives dL/dx alone (tanhsoft_bwd sends it no sums). */
 INLINE int tanhsoft_is_exp(const float *p) {
     return p[0] == 0.0f && p[3] == 0.0f && p[1] >= 1e-30f && p[1] <= BIG && p[2] > 0.0f && p[2] <= BIG;
 }
@@ -1112,7 +1112,8 @@ DEFINE_FWD(tanhsoft_exp, 1, tanhsoft_exp_params, SCALAR_NPV)
 DEFINE_BWD(tanhsoft_exp, 1, tanhsoft_exp_params, SCALAR_NPV, 1)
 DEFINE_FWD(tanhsoft_softplus, 1, splat_params, SCALAR_NPV)
 DEFINE_BWD(tanhsoft_softplus, 1, splat_params, SCALAR_NPV, 1)
-static const kernel_fns TANHSOFT_EXP = KERNEL_FNS(tanhsoft_exp), TANHSOFT_SOFTPLUS = KERNEL_FNS(tanhsoft_softplus);
+static const kernel_fns TANHSOFT_EXP = KERNEL_FNS(tanhsoft_exp),
+                        TANHSOFT_SOFTPLUS = KERNEL_FNS(tanhsoft_softplus);
 static const kernel_fns *tanhsoft_special(const float *p) {
     return tanhsoft_is_exp(p) ? &TANHSOFT_EXP : tanhsoft_is_softplus(p) ? &TANHSOFT_SOFTPLUS : NULL;
 }
@@ -1400,10 +1401,10 @@ INLINE void eis_general_grad(vf g, vf x, const vf *P, vf *d) {
     d[5] = g * pr * (x * q);
 }
 
-/* EIS with alpha = 0 and gamma = 0 (EIS-3), beta in [1e-30, max], delta and theta in (0, max]: x/(sqrt(beta) +
-   delta·e^(-theta·x)) = x·c·sigma(z) with c = 1/sqrt(beta) and z = theta·x - ln(delta·c), a Swish with its
-   argument shifted: one exp and no division, where the general form takes a square root and divisions
-   (~half its forward and backward). Its backward gives dL/dx alone (eis_bwd sends it no sums). */
+/* EIS with alpha = 0 and gamma = 0 (EIS-3), beta in [1e-30, max], delta and theta in (0, max]:
+   x/(sqrt(beta) + delta·e^(-theta·x)) = x·c·sigma(z) with c = 1/sqrt(beta) and z = theta·x - ln(delta·c), a
+   Swish with its argument shifted: one exp and no division, where the general form takes a square root and
+   divisions (its forward half, its backward a third of the general one's). Its backward gives dL/dx alone (eis_bwd sends it no sums). */
 INLINE int eis_is_sigmoid(const float *p) {
     return p[0] == 0.0f && p[2] == 0.0f && p[1] >= 1e-30f && p[1] <= BIG && p[3] > 0.0f && p[3] <= BIG &&
            p[4] > 0.0f && p[4] <= BIG;
@@ -1416,7 +1417,8 @@ INLINE void eis_sigmoid_params(const float *p, vf *P) {
 }
 INLINE vf eis_sigmoid_val(vf x, const vf *P) {
     vf s, ss;
-    sigmoid_pair(P[0] * x + P[1], &s, &ss); /* not sigmoid_clamped: its sigma(-86.6) at z = -inf made -max·1e-38 */
+    /* not sigmoid_clamped: its sigma(-86.6) at z = -inf made x·c·sigma -8 at x = -max, not -0 */
+    sigmoid_pair(P[0] * x + P[1], &s, &ss);
     (void)ss;
     /* x·(c·sigma): c·sigma <= 1e15 stays finite where x·c would overflow next to sigma = 0 */
     return x * (P[2] * s);
