@@ -219,19 +219,19 @@ def test_one_parameter_gradient_alone_is_the_same_as_among_all(spec):
         assert all(alone[1 + j] is None for j in range(len(params)) if j != k)
 
 
+SPECIAL_BEYOND_THE_REFERENCE = {  # where the eager float32 reference is off: against float64 alone
+    # c = 2 and c = 1e15 (the smallest beta it takes): c·x overflows at ±max, where the reference's
+    # x-gradient is NaN
+    "eis(alpha=0.0, beta=0.25, gamma=0.0, delta=3.0, theta=0.5)": "sigmoid",
+    "eis(alpha=0.0, beta=1e-30, gamma=0.0, delta=1e-15, theta=1.0)": "sigmoid",
+    # the smallest beta it takes: the reference's derivative cancels (3e-4 off), this kernel's does not
+    "eis(alpha=1.0, beta=1e-20, gamma=3.0, delta=0.0, theta=2.0)": "root",
+}
+SPECIAL_KERNELS = {**SPECIAL_TANHSOFT, **SPECIAL_EIS, **SPECIAL_BEYOND_THE_REFERENCE}
+
+
 @needs_c
-@pytest.mark.parametrize(
-    "spec",
-    # c = 2 and c = 1e15 (the smallest beta it takes): c·x overflows at ±max, where the eager float32
-    # reference's x-gradient is NaN
-    [
-        *SPECIAL_TANHSOFT,
-        *SPECIAL_EIS,
-        "eis(alpha=0.0, beta=0.25, gamma=0.0, delta=3.0, theta=0.5)",
-        "eis(alpha=0.0, beta=1e-30, gamma=0.0, delta=1e-15, theta=1.0)",
-        "eis(alpha=1.0, beta=1e-20, gamma=3.0, delta=0.0, theta=2.0)",  # the smallest beta EIS-2's takes
-    ],
-)
+@pytest.mark.parametrize("spec", SPECIAL_KERNELS)
 def test_the_special_parameter_kernels_are_exact(spec):
     """For fixed parameters where a simpler form is the function (TanhSoft x·tanh(βe^{γx}) and TanhSoft-1
     without the general selects, EIS-3 a shifted Swish, EIS-1 and EIS-2 without divisions) the kernel
@@ -249,14 +249,13 @@ def test_the_special_parameter_kernels_are_exact(spec):
     y64, (gx64, *_) = _grads(
         copy.deepcopy(module).double(), x.double().clamp(-big, big), g.double(), False, False
     )
-    _assert_same(y, torch.where(x.isinf(), y, y64.float()))  # the limits at ±inf: test_probed_limits...
+    _assert_same(y, torch.where(x.isinf(), y, y64.float()))  # at ±inf the limits: test_probed_limits_...
     # where the x-gradient crosses 0 it is the difference of two terms: atol relative to its largest value
     slope = (gx64 / g).abs().nan_to_num(0.0, 0.0, 0.0).max().clamp(min=1.0)
     _assert_same(special[0], gx64.float(), atol=1e-6 * float(slope))
     # the dispatcher's x-gradient is the special kernel's own, bit for bit
-    kernels = {**SPECIAL_TANHSOFT, **SPECIAL_EIS}
-    kernel = kernels.get(spec, "sigmoid" if "alpha=0.0" in spec else "root")  # the specs beyond SPECS
-    direct, gx = getattr(cpu_kernels.library(), f"{module.kernel_name}_{kernel}_bwd"), torch.empty_like(x)
+    kernel = f"{module.kernel_name}_{SPECIAL_KERNELS[spec]}_bwd"
+    direct, gx = getattr(cpu_kernels.library(), kernel), torch.empty_like(x)
     ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     direct.argtypes, direct.restype = [ptr, ptr, ptr, i64, ptr, i32, ptr, i32], None
     sums = (ctypes.c_double * cpu_kernels.MAX_PARAMS)()
