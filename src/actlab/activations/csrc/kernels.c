@@ -183,6 +183,17 @@ INLINE vf exp_of(exp_parts p) { return p.em * p.scale + p.scale; }
 INLINE vf expm1_of(exp_parts p) { return p.em * p.scale + (p.scale - 1.0f); }
 /* 1 - exp(x), the sum negated (one FNMA), with +0 at x = 0 as -expm1 gives. */
 INLINE vf one_minus_exp_of(exp_parts p) { return (1.0f - p.scale) - p.em * p.scale; }
+/* tanh(w) for w >= 0 from the parts of q = e^(-2w): (1 - q)/(1 + q), 1 + q in [1, 2]; +0 at w = 0. */
+INLINE vf tanh_of_parts(exp_parts q) {
+    vf one_minus_q = one_minus_exp_of(q);
+    return one_minus_q * recip(2.0f - one_minus_q);
+}
+/* tanh(w) and sech²(w) = 4q/(1 + q)² for w >= 0 from the same parts, for a backward. */
+INLINE vf tanh_sech2_of_parts(exp_parts parts, vf *sech2) {
+    vf q = exp_of(parts), r = recip(1.0f + q);
+    *sech2 = (4.0f * q) * (r * r);
+    return one_minus_exp_of(parts) * r;
+}
 
 /* sigma(z) and sigma(z)·sigma(-z) from one exp of -|z|. */
 INLINE void sigmoid_pair(vf z, vf *s, vf *ss) {
@@ -597,16 +608,13 @@ INLINE void logish_grad(vf g, vf x, const vf *P, vf *d) {
 INLINE vf tanhexp_val(vf x, const vf *P) {
     (void)P;
     /* the -2 folded into the exp's polynomial; below x = -105 even -2w rounds to 0 */
-    exp_parts q = exp_parts_core(exp_below88_times(MINV(x, splat(TANHEXP_FLAT)), -2.0f));
-    vf one_minus_q = one_minus_exp_of(q);                   /* +0 at w = 0: tanh(+0) is +0 */
-    return x * (one_minus_q * recip(2.0f - one_minus_q)); /* 1 + q in [1, 2] */
+    return x * tanh_of_parts(exp_parts_core(exp_below88_times(MINV(x, splat(TANHEXP_FLAT)), -2.0f)));
 }
 INLINE void tanhexp_grad(vf g, vf x, const vf *P, vf *d) {
     (void)P;
     vf flat = MINV(x, splat(TANHEXP_FLAT)), e = exp_below88(flat); /* NaN kept */
-    exp_parts parts = exp_parts_core(-2.0f * e);
-    vf q = exp_of(parts), r = recip(1.0f + q), sech2 = (4.0f * q) * (r * r);
-    d[0] = g * (one_minus_exp_of(parts) * r + flat * (e * sech2));
+    vf sech2, tanh_w = tanh_sech2_of_parts(exp_parts_core(-2.0f * e), &sech2);
+    d[0] = g * (tanh_w + flat * (e * sech2));
 }
 
 /* TanhSoft with delta = 0 (Echo's default): ln(e^x) = x and e = e^(-inf) = 0; a branch the same for every
@@ -636,8 +644,7 @@ INLINE vf tanhsoft_general_val(vf x, const vf *P) {
     vf e_gx, w, log_term, u, e;
     exp_parts q;
     tanhsoft_parts(x, P, &e_gx, &w, &q, &log_term, &u, &e);
-    vf one_minus_q = one_minus_exp_of(q);
-    vf tanh_w = copysignv(one_minus_q * recip(2.0f - one_minus_q), w); /* 1 + q in [1, 2] */
+    vf tanh_w = copysignv(tanh_of_parts(q), w);
     /* delta = 0: the log term is x, so mul0 differs from the product only in the sign of a zero (+ 0 makes
        -0 +0, as mul0 gives) and at x = ±inf, where the forward puts the limits */
     if (tanhsoft_delta_zero(P)) return tanh_w * x + 0.0f;
@@ -652,8 +659,7 @@ INLINE void tanhsoft_general_grad(vf g, vf x, const vf *P, vf *d) {
     vf e_gx, w, log_term, u, e;
     exp_parts parts;
     tanhsoft_parts(x, P, &e_gx, &w, &parts, &log_term, &u, &e);
-    vf q = exp_of(parts), r2 = recip(1.0f + q);
-    vf tanh_w = copysignv(one_minus_exp_of(parts) * r2, w), sech2 = (4.0f * q) * (r2 * r2);
+    vf sech2, tanh_w = copysignv(tanh_sech2_of_parts(parts, &sech2), w);
     vf d_log = ONE, r_log = ONE; /* sigma(x - ln delta), from the same exp; 1 for delta = 0 (the log term is x) */
     if (!tanhsoft_delta_zero(P)) {
         r_log = recip(1.0f + e);
@@ -697,16 +703,14 @@ INLINE void tanhsoft_exp_params(const float *p, vf *P) {
 }
 INLINE vf tanhsoft_exp_val(vf x, const vf *P) {
     vf w2 = exp_below88_times(MINV(P[2] * x, P[4]), -2.0f) * P[1]; /* -2w */
-    vf one_minus_q = one_minus_exp_of(exp_parts_core(w2));
     /* + 0: mul0's +0 where tanh(w) underflowed, as the general form gives */
-    return x * (one_minus_q * recip(2.0f - one_minus_q)) + 0.0f; /* 1 + q in [1, 2] */
+    return x * tanh_of_parts(exp_parts_core(w2)) + 0.0f;
 }
 INLINE void tanhsoft_exp_grad(vf g, vf x, const vf *P, vf *d) {
     /* u clamped below at -max too: u·w is 0, not -inf·0, where gamma·x overflowed and w is 0 */
     vf u = MINV(MAXV(P[2] * x, splat(-BIG)), P[4]), w = exp_below88(u) * P[1];
-    exp_parts parts = exp_parts_core(-2.0f * w);
-    vf q = exp_of(parts), r = recip(1.0f + q), sech2 = (4.0f * q) * (r * r);
-    d[0] = g * (one_minus_exp_of(parts) * r + u * (w * sech2)); /* tanh(w) + gamma·x·w·sech²(w) */
+    vf sech2, tanh_w = tanh_sech2_of_parts(exp_parts_core(-2.0f * w), &sech2);
+    d[0] = g * (tanh_w + u * (w * sech2)); /* tanh(w) + gamma·x·w·sech²(w) */
 }
 
 /* TanhSoft with beta = 0 and delta = 1 (TanhSoft-1) for a finite alpha: tanh(alpha·x)·sp(x), the general
@@ -717,16 +721,12 @@ INLINE int tanhsoft_is_softplus(const float *p) {
 }
 INLINE vf tanhsoft_softplus_val(vf x, const vf *P) {
     vf w = P[0] * x, E = exp_below88(-absv(x));
-    exp_parts q = exp_parts_neg(-2.0f * absv(w));
-    vf one_minus_q = one_minus_exp_of(q);
-    vf tanh_w = copysignv(one_minus_q * recip(2.0f - one_minus_q), w); /* 1 + q in [1, 2] */
+    vf tanh_w = copysignv(tanh_of_parts(exp_parts_neg(-2.0f * absv(w))), w);
     return tanh_w * (MAXV(x, ZERO) + log1p_unit(E)) + 0.0f;
 }
 INLINE void tanhsoft_softplus_grad(vf g, vf x, const vf *P, vf *d) {
-    vf w = P[0] * x, sp, sig;
-    exp_parts parts = exp_parts_neg(-2.0f * absv(w));
-    vf q = exp_of(parts), r2 = recip(1.0f + q);
-    vf tanh_w = copysignv(one_minus_exp_of(parts) * r2, w), sech2 = (4.0f * q) * (r2 * r2);
+    vf w = P[0] * x, sp, sig, sech2;
+    vf tanh_w = copysignv(tanh_sech2_of_parts(exp_parts_neg(-2.0f * absv(w)), &sech2), w);
     softplus_sigmoid(x, &sp, &sig);
     d[0] = g * ((P[0] * sech2) * sp + tanh_w * sig); /* sech2 = 0 where sp is max */
 }
@@ -1325,6 +1325,22 @@ static inline double eis_lane(double x, double g, const vf *P, double *d) {
     return p * r;
 }
 
+/* The double form, lane by lane, for vectors the float32 form cannot take (P as eis_prepare's); out of line,
+   so that the hot loops keep their registers. */
+static __attribute__((noinline)) vf eis_val_in_double(vf x, const vf *P) {
+    vf y;
+    for (int k = 0; k < W; k++) y[k] = (float)eis_lane(x[k], 0.0, P, NULL);
+    return y;
+}
+/* d[0] = dL/dx and d[1..5] the five summands. */
+static __attribute__((noinline)) void eis_grad_in_double(vf g, vf x, const vf *P, vf *d) {
+    for (int k = 0; k < W; k++) {
+        double dk[6];
+        eis_lane(x[k], g[k], P, dk);
+        for (int j = 0; j < 6; j++) d[j][k] = (float)dk[j];
+    }
+}
+
 /* The float32 form's shared parts (every |x| <= 2^20). */
 typedef struct {
     vf sp, sig, e, ln_sp, p, h, f, inv_d, e_inv_d; /* 1/D and e^(-theta·x)/D */
@@ -1369,21 +1385,13 @@ INLINE eis_parts eis_float(vf x, const vf *P, int need_log) {
 }
 
 INLINE vf eis_general_val(vf x, const vf *P) {
-    if (eis_needs_double(x, P)) {
-        vf y;
-        for (int k = 0; k < W; k++) y[k] = (float)eis_lane(x[k], 0.0, P, NULL);
-        return y;
-    }
+    if (eis_needs_double(x, P)) return eis_val_in_double(x, P);
     eis_parts t = eis_float(x, P, 0);
     return t.p * (x * t.inv_d);
 }
 INLINE void eis_general_grad(vf g, vf x, const vf *P, vf *d) {
     if (eis_needs_double(x, P)) {
-        for (int k = 0; k < W; k++) {
-            double dk[6];
-            eis_lane(x[k], g[k], P, dk);
-            for (int j = 0; j < 6; j++) d[j][k] = (float)dk[j];
-        }
+        eis_grad_in_double(g, x, P, d);
         return;
     }
     eis_parts t = eis_float(x, P, 1);
@@ -1429,20 +1437,6 @@ INLINE void eis_sigmoid_grad(vf g, vf x, const vf *P, vf *d) {
     d[0] = g * (P[2] * (s + times_vanishing(tx, ss))); /* c·(sigma + theta·x·sigma·sigma(-z)) */
 }
 
-/* The double form for vectors with a lane beyond 2^20, as the general kernel takes it (P as eis_prepare's);
-   out of line, so that the hot loops keep their registers. */
-static __attribute__((noinline)) vf eis_val_in_double(vf x, const vf *P) {
-    vf y;
-    for (int k = 0; k < W; k++) y[k] = (float)eis_lane(x[k], 0.0, P, NULL);
-    return y;
-}
-static __attribute__((noinline)) vf eis_grad_in_double(vf g, vf x, const vf *P) {
-    vf gx;
-    double d[6];
-    for (int k = 0; k < W; k++) eis_lane(x[k], g[k], P, d), gx[k] = (float)d[0];
-    return gx;
-}
-
 /* EIS with alpha = 1 and delta = 0 (EIS-2), beta in [1e-20, 1e20] and gamma in [0, 1e20]: x·sp(x)·r with
    r = 1/sqrt(beta + gamma·x²) from one rsqrt (normal for |x| <= 2^20), where the general form takes a
    square root and divisions; the derivative is r·(x·sigma + sp·beta·r²). */
@@ -1456,7 +1450,9 @@ INLINE vf eis_root_val(vf x, const vf *P) {
 }
 INLINE void eis_root_grad(vf g, vf x, const vf *P, vf *d) {
     if (any_beyond(x, EIS_DIRECT)) {
-        d[0] = eis_grad_in_double(g, x, P);
+        vf all[6];
+        eis_grad_in_double(g, x, P, all);
+        d[0] = all[0];
         return;
     }
     vf sp, sig, r = rsqrt(P[1] + P[2] * (x * x));
@@ -1488,7 +1484,9 @@ INLINE vf eis_abs_val(vf x, const vf *P) {
 }
 INLINE void eis_abs_grad(vf g, vf x, const vf *P, vf *d) {
     if (any_beyond(x, EIS_DIRECT)) {
-        d[0] = eis_grad_in_double(g, x, P);
+        vf all[6];
+        eis_grad_in_double(g, x, P, all);
+        d[0] = all[0];
         return;
     }
     vf E = exp_below88(-absv(x)), r1 = recip(1.0f + E); /* 1 + E in [1, 2] */
