@@ -319,8 +319,9 @@ def test_a_c_served_call_skips_the_compiled_paths_dispatch(calls, monkeypatch):
 
 
 @needs_c
-def test_thread_count_changes_nothing_but_the_summation_order():
-    module = get_act("swish(learnable=True)")()
+@pytest.mark.parametrize("spec", ["swish(learnable=True)", "pserf"])  # pserf: its tables fitted in one thread
+def test_thread_count_changes_nothing_but_the_summation_order(spec):
+    module = get_act(spec)()
     x = torch.randn(300_000) * 4
     g = torch.randn(300_000)
     before = torch.get_num_threads()
@@ -332,7 +333,8 @@ def test_thread_count_changes_nothing_but_the_summation_order():
     finally:
         torch.set_num_threads(before)
     assert torch.equal(y1, y2) and torch.equal(grads1[0], grads2[0])  # elementwise: bit for bit
-    torch.testing.assert_close(grads1[1], grads2[1], rtol=1e-6, atol=0)
+    for sum1, sum2 in zip(grads1[1:], grads2[1:], strict=True):
+        torch.testing.assert_close(sum1, sum2, rtol=1e-6, atol=0)
 
 
 @needs_c
@@ -540,6 +542,7 @@ def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags)
     check_tails()  # the t² rounding error: one FMA with AVX2, Dekker's split with SSE2 alone
     check_serf_tables()  # their coefficients by a gather instead of AVX-512's permute
     check_erfact_table(exact_t="-march=x86-64" not in flags)
+    check_pserf_tables()  # t without an FMA with SSE2 alone
 
 
 @needs_c
@@ -600,6 +603,142 @@ def check_erfact_table(exact_t: bool = True) -> None:
     x = torch.cat([grid, torch.tensor([math.nan])])
     y = cpu_kernels.forward("erfact", x, (torch.tensor(0.0), torch.tensor(1.0)))  # alpha = 0: the formula
     torch.testing.assert_close(y, AF.erfact(x, torch.tensor(0.0), torch.tensor(1.0)), equal_nan=True)
+
+
+PSERF_TABLED = [(1.0, 1.0), (0.7, 1.5), (2.0, -0.5), (-1.0, 1.0), (4.0, 1.0), (0.26, 1.0), (7.9, 2.0)]
+PSERF_TABLE_FROM = 32768  # kernels.c: smaller tensors take the formula
+
+
+def _pserf_table(gamma: float) -> dict[str, float]:
+    """Whether Pserf's run-time tables serve this gamma, and their range in z = delta·x (kernels.c)."""
+    params, out = (ctypes.c_float * 16)(gamma, 1.0), (ctypes.c_float * 5)()
+    cpu_kernels.library().pserf_table_range(params, out)
+    return dict(zip(("usable", "z0", "w", "z_end", "z_rel"), out, strict=True))
+
+
+def _pserf_both(x: torch.Tensor, gamma: float, delta: float, g: torch.Tensor | None = None):
+    """The C kernels' value, x-gradient and both parameter-gradient sums."""
+    a, b = torch.tensor(gamma), torch.tensor(delta)
+    g = torch.ones_like(x) if g is None else g
+    y = cpu_kernels.forward("pserf", x, (a, b))
+    return (y, *cpu_kernels.backward("pserf", g, x, (a, b), (True, True, True)))
+
+
+def _pserf_float64(x: torch.Tensor, gamma: float, delta: float, g: torch.Tensor | None = None):
+    """The float64 reference's value, x-gradient and per-element parameter summands."""
+    a, b, xd = torch.tensor(gamma).double(), torch.tensor(delta).double(), x.double()
+    g = torch.ones_like(xd) if g is None else g.double()
+    return (AF.pserf(xd, a, b), *AF.pserf_bwd(g, xd, a, b))
+
+
+@needs_c
+def test_pserf_tables_are_exact_for_any_parameters():
+    check_pserf_tables()
+
+
+def check_pserf_tables() -> None:
+    """Pserf from its tables fitted at run time (n >= PSERF_TABLE_FROM), against float64 on every input
+    its tables serve alone (z = delta·x from the first interval to 2 past z_end, and the ends): values
+    and x-gradients within 4e-7 (the fit's check: 3e-7; the x-gradient floored near its root), parameter
+    sums within 2e-6 of the sum of their summands' magnitudes (float32 block sums)."""
+    for gamma, delta in PSERF_TABLED:
+        table = _pserf_table(gamma)
+        table_end = table["z0"] + 32 * table["w"]
+        assert table["usable"] == 1.0 and table["z0"] < table["z_rel"] <= table_end, (gamma, table)
+        assert table["z_end"] <= table_end and abs(gamma) * math.log1p(math.exp(table["z_end"])) >= 4.5 - 1e-5
+        ends = torch.tensor([table[k] for k in ("z0", "z_rel", "z_end")]).repeat_interleave(3)
+        ends = ends + torch.tensor([0.0, 1e-6, -1e-6]).repeat(3)
+        z = torch.cat([torch.linspace(table["z0"], table["z_end"] + 2, 200001).double(), ends.double()])
+        x = (z / delta).float()
+        x = x[delta * x >= table["z0"]]
+        got, want = _pserf_both(x, gamma, delta), _pserf_float64(x, gamma, delta)
+        assert _relative_error(got[0], want[0]) < 4e-7, (gamma, delta)
+        near_root = torch.where(x.abs() < 3, 0.1, 0.0).double()
+        assert _relative_error(got[1], want[1], near_root) < 4e-7, (gamma, delta)
+        for got_p, want_p in zip(got[2:], want[2:], strict=True):
+            assert abs(got_p.item() - want_p.sum().item()) < 2e-6 * want_p.abs().sum().item(), (gamma, delta)
+    x = torch.randn(PSERF_TABLE_FROM) * 4  # delta = 0: z = 0 at every input
+    got, want = _pserf_both(x, 0.5, 0.0), _pserf_float64(x, 0.5, 0.0)
+    assert _relative_error(got[0], want[0]) < 4e-7 and _relative_error(got[1], want[1]) < 4e-7
+    assert abs(got[3].item() - want[3].sum().item()) < 2e-6 * want[3].abs().sum().item()
+
+
+@needs_c
+@pytest.mark.parametrize("gamma, delta", [(1.0, 1.0), (2.0, -0.5)])
+def test_pserf_tables_keep_each_parameter_summand_exact(gamma, delta):
+    """Each summand alone (g one-hot: the sum is that summand), across the tables' range: within 1e-6. Past
+    z_rel the tables keep only the summands' absolute precision and the formula serves them, whose
+    exp(-v²) carries v = gamma·sp's rounding (2v²·2^-24, 1.6e-6 at v = 4.5): within 5e-6 there."""
+    table = _pserf_table(gamma)
+    g = torch.zeros(PSERF_TABLE_FROM)
+    g[0] = 1.0
+    for z in torch.linspace(table["z0"], table["z_end"] + 1, 41).tolist():
+        x = torch.full((PSERF_TABLE_FROM,), z / delta)
+        got, want = _pserf_both(x, gamma, delta, g), _pserf_float64(x[:1], gamma, delta, g[:1])
+        assert _relative_error(got[1][:1], want[1], 0.1 if abs(z) < 3 else 0.0) < 4e-7, z
+        for got_p, want_p in zip(got[2:], want[2:], strict=True):
+            bound = 1e-6 if z <= table["z_rel"] else 5e-6
+            assert _relative_error(got_p.reshape(1), want_p) < bound, (z, got_p.item(), want_p.item())
+
+
+@needs_c
+def test_pserf_takes_the_formula_where_its_tables_do_not_serve():
+    """|gamma| outside [1/4, 8] (or not finite), delta not finite, or a tensor under PSERF_TABLE_FROM
+    elements: the formula's results bit for bit (elementwise, so chunks of the formula's size give them)."""
+    x = torch.cat([torch.randn(3 * PSERF_TABLE_FROM) * 4, torch.tensor([1e30, -1e30, 0.0, math.nan])])
+    g = torch.linspace(-1, 1, x.numel())
+    for gamma in [0.2, 8.5, 0.0, -0.24, math.inf, math.nan]:
+        assert _pserf_table(gamma)["usable"] == 0.0, gamma
+    for gamma, delta in [(0.2, 1.0), (8.5, 0.5), (0.0, 1.0), (1.0, math.inf), (1.0, math.nan)]:
+        got, formula = _pserf_both(x, gamma, delta, g), _pserf_in_chunks(x, gamma, delta, g)
+        for k in range(2):
+            assert torch.equal(got[k].isnan(), formula[k].isnan()), (gamma, delta)
+            same = ~got[k].isnan()
+            assert torch.equal(got[k][same], formula[k][same]), (gamma, delta)
+    # where they serve, the small tensors' formula and the tables agree to float32 rounding
+    got, formula = _pserf_both(x[:-1], 1.0, 1.0, g[:-1]), _pserf_in_chunks(x[:-1], 1.0, 1.0, g[:-1])
+    for k in range(2):
+        _assert_same(got[k], formula[k])
+
+
+def _pserf_in_chunks(x: torch.Tensor, gamma: float, delta: float, g: torch.Tensor) -> list[torch.Tensor]:
+    """The value and x-gradient from calls on chunks too small for the tables: the formula's."""
+    chunks = zip(x.split(PSERF_TABLE_FROM // 2), g.split(PSERF_TABLE_FROM // 2), strict=True)
+    parts = [_pserf_both(xc, gamma, delta, gc) for xc, gc in chunks]
+    return [torch.cat([part[k] for part in parts]) for k in range(2)]
+
+
+@needs_c
+def test_pserf_tables_are_fitted_again_after_others_pushed_them_out():
+    """Each thread keeps the last few gammas' tables: cycling through more of them than it keeps (each
+    refitted when it comes round again) gives the same results as the first time."""
+    x = torch.randn(PSERF_TABLE_FROM) * 3
+    gammas = [0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
+    first = [_pserf_both(x, gamma, 1.0) for gamma in gammas]
+    for gamma, before in zip(gammas * 2, first * 2, strict=True):
+        for got, want in zip(_pserf_both(x, gamma, 1.0), before, strict=True):
+            assert torch.equal(got, want), gamma
+
+
+@needs_c
+@pytest.mark.parametrize("spec", ["pserf", "pserf(gamma=2.0, delta=-0.5)", "pserf(gamma=-0.7, delta=1.5)"])
+def test_pserf_tables_equal_the_eager_reference_on_extreme_inputs(spec):
+    """As test_c_kernel_equals_the_eager_reference, at a size the tables serve (vectors of the extreme
+    grid take the formula), and each parameter's gradient alone as among all."""
+    module = get_act(spec)()
+    x = extreme_inputs(n_random=PSERF_TABLE_FROM)
+    g = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
+    y, grads = _grads(module, x, g, c=True)
+    y_ref, grads_ref = _grads(module, x, g, c=False, fuse=False)
+    _assert_same(y, y_ref)
+    _assert_same_grads(grads, grads_ref, module, x, g)
+    params, finite = _kernel_params(module), x[~x.isnan()].unsqueeze(0)
+    g = g[:, : finite.numel()]
+    everything = cpu_kernels.backward("pserf", g, finite, params, (True, True, True))
+    for k in range(2):
+        alone = cpu_kernels.backward("pserf", g, finite, params, (True, k == 0, k == 1))
+        assert torch.equal(alone[0], everything[0])
+        _assert_same(alone[1 + k], everything[1 + k], rtol=2e-5, atol=1e-5)
 
 
 def check_serf_tables() -> None:

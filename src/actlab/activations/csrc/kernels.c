@@ -787,10 +787,13 @@ INLINE vf table_coef(const float *row, vi idx) {
 }
 /* Each lane's interval of [x0, x0 + 32w) (clamped to the end ones) and its centre, which has few bits (t =
    x - centre is exact); NaN stays NaN in x - centre. */
-INLINE vf table_centre(vf x, float x0, float w, vi *idx) {
-    vf u = MINV(MAXV((x - x0) * (1.0f / w), ZERO), splat(TABLE_N - 0.5f));
+INLINE vf table_centre_of(vf x, vf x0, vf inv_w, vf w, vf first_centre, vi *idx) {
+    vf u = MINV(MAXV((x - x0) * inv_w, ZERO), splat(TABLE_N - 0.5f));
     *idx = __builtin_convertvector(u, vi);
-    return __builtin_convertvector(*idx, vf) * w + (x0 + 0.5f * w);
+    return __builtin_convertvector(*idx, vf) * w + first_centre;
+}
+INLINE vf table_centre(vf x, float x0, float w, vi *idx) {
+    return table_centre_of(x, splat(x0), splat(1.0f / w), splat(w), splat(x0 + 0.5f * w), idx);
 }
 /* The polynomial of degree deg (a constant once inlined) with coefficient rows[k] for t^k, at t in each lane's
    interval idx (Horner). */
@@ -863,12 +866,12 @@ INLINE void serf_grad(vf g, vf x, const vf *P, vf *d) {
     (void)P;
     d[0] = g * serf_table(x, SERF_D, SERF_D_DEG, 1);
 }
-INLINE vf pserf_val(vf x, const vf *P) {
+INLINE vf pserf_general_val(vf x, const vf *P) {
     vf sp, sig;
     softplus_sigmoid(P[1] * x, &sp, &sig);
     return x * erf_v(P[0] * sp);
 }
-INLINE void pserf_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE void pserf_general_grad(vf g, vf x, const vf *P, vf *d) {
     vf sp, sig, erf_v_, gs;
     softplus_sigmoid(P[1] * x, &sp, &sig);
     vf v = P[0] * sp;
@@ -878,6 +881,196 @@ INLINE void pserf_grad(vf g, vf x, const vf *P, vf *d) {
     d[0] = g * (erf_v_ + (x * k_sig) * (P[0] * P[1]));
     d[1] = g * x * mul0(k, sp);
     d[2] = g * P[0] * square_times(x * x, k_sig);
+}
+
+/* Pserf's tables, fitted at run time for each gamma. With z = delta·x, Pserf is x·G(z) for
+   G(z) = erf(gamma·sp(z)), its x-derivative D(z) = G + z·G'(z) and the parameters' summands x·Gg(z) (gamma)
+   and x²·G'(z) (delta), with G' = gamma·sigma(z)·k, Gg = sp(z)·k, k = (2/sqrt(pi))·exp(-(gamma·sp)²):
+   four functions of z alone for a given gamma, each a polynomial of degree 6 on 32 intervals (~20 vector
+   ops where the formula takes two exps, a log-sum and an erf per direction). The intervals end at z_end,
+   where gamma·sp = 4.5 (G and D are sign(gamma) beyond, to float32 rounding), and are 0.4375/|gamma| wide
+   (0.4375 for |gamma| <= 1): the steepest part of G has a width of ~1/|gamma|. Each interval is fitted by
+   interpolation at Chebyshev nodes in double, rounded to float32 and checked against the double formula
+   at 9 points as the kernel evaluates it: G within PSERF_TOL of |G|, D of |G| + |z·G'| (D crosses 0), else
+   the table is not used. G' and Gg decay like exp(-(gamma·z)²) to the right, where a polynomial keeps
+   only their absolute precision: from the first interval where either misses PSERF_TOL relative (z_rel)
+   a vector's parameter summands take the formula, so all four keep float32's relative precision. Vectors
+   with a lane below the first interval take the formula, as do all for |gamma| outside [1/4, 8] and for
+   tensors under PSERF_TABLE_FROM elements (the fit costs ~30 us; the last PSERF_CACHED gammas' fits are
+   kept per calling thread, so that a layer's backward reuses its forward's). */
+#define PSERF_DEG 6
+#define PSERF_TOL 3e-7      /* G and D: within 3e-7 of float64 (their tests: 4e-7) */
+#define PSERF_SUMMAND_TOL 1e-6 /* G' and Gg: the erfc-based kernels' 1e-6 */
+#define PSERF_TABLE_FROM 32768
+#define PSERF_CACHED 4
+enum { PSERF_G, PSERF_D, PSERF_GD, PSERF_GG, PSERF_FNS }; /* G, D, G' (delta) and Gg (gamma) */
+typedef struct {
+    float rows[PSERF_FNS][PSERF_DEG + 1][TABLE_N] __attribute__((aligned(64)));
+    float gamma;                   /* the gamma fitted (NaN: none yet) */
+    int usable;                    /* G and D passed their check on every interval */
+    float z0, w, z_end, z_rel;     /* the first interval's start, the width; G = sign(gamma) from z_end */
+} pserf_fit;
+
+/* G, D, G' and Gg at z in double. */
+static void pserf_exact(double z, double gamma, double *f) {
+    const double e = exp(-fabs(z)), s = fmax(z, 0.0) + log1p(e), sig = (z >= 0.0 ? 1.0 : e) / (1.0 + e);
+    const double v = gamma * s, k = 1.1283791670955126 * exp(-v * v);
+    f[PSERF_G] = erf(v);
+    f[PSERF_GD] = gamma * sig * k;
+    f[PSERF_D] = f[PSERF_G] + z * f[PSERF_GD];
+    f[PSERF_GG] = s * k;
+}
+
+/* The monomial coefficients c of the polynomial through (t_i, y_i), i < n: Newton's divided differences,
+   then the Newton form multiplied out. */
+static void interpolate(const double *t, const double *y, int n, double *c) {
+    double a[PSERF_DEG + 1];
+    for (int i = 0; i < n; i++) a[i] = y[i], c[i] = 0.0;
+    for (int j = 1; j < n; j++)
+        for (int i = n - 1; i >= j; i--) a[i] = (a[i] - a[i - 1]) / (t[i] - t[i - j]);
+    for (int i = n - 1; i >= 0; i--) { /* c := c·(t - t_i) + a_i */
+        for (int k = n - 1; k >= 1; k--) c[k] = c[k - 1] - t[i] * c[k];
+        c[0] = a[i] - t[i] * c[0];
+    }
+}
+
+/* The degree-6 polynomial c[0] + c[1]·t + ... by Estrin's scheme, as pserf_poly evaluates it: half Horner's
+   latency (three FMAs deep after t², t⁴), which is what bounds these loops. */
+static float estrin6(const float *c, float t) {
+    const float t2 = t * t, t4 = t2 * t2;
+    const float q0 = fmaf(t2, fmaf(c[3], t, c[2]), fmaf(c[1], t, c[0]));
+    return fmaf(t4, fmaf(t2, c[6], fmaf(c[5], t, c[4])), q0);
+}
+/* The float32 polynomial of row set `rows` on interval j at t, as the kernel evaluates it. */
+static float poly_at(const float (*rows)[TABLE_N], int j, float t) {
+    float c[PSERF_DEG + 1];
+    for (int k = 0; k <= PSERF_DEG; k++) c[k] = rows[k][j];
+    return estrin6(c, t);
+}
+
+/* Fits interval j of f and checks it (see above): whether G and D pass, and into *rel_ok whether G', Gg do. */
+static int pserf_fit_interval(pserf_fit *f, int j, int *rel_ok) {
+    const int n = PSERF_DEG + 1;
+    const double centre = f->z0 + (j + 0.5) * f->w;
+    double t[PSERF_DEG + 1], y[PSERF_FNS][PSERF_DEG + 1], c[PSERF_DEG + 1], v[PSERF_FNS];
+    for (int i = 0; i < n; i++) {
+        t[i] = 0.5 * f->w * cos(M_PI * (i + 0.5) / n);
+        pserf_exact(centre + t[i], f->gamma, v);
+        for (int q = 0; q < PSERF_FNS; q++) y[q][i] = v[q];
+    }
+    for (int q = 0; q < PSERF_FNS; q++) {
+        interpolate(t, y[q], n, c);
+        for (int k = 0; k < n; k++) f->rows[q][k][j] = (float)c[k];
+    }
+    int ok = 1;
+    *rel_ok = 1;
+    for (int i = 0; i <= 8; i++) {
+        const float tf = (float)(f->w * (i / 8.0 - 0.5));
+        pserf_exact(centre + tf, f->gamma, v);
+        double err[PSERF_FNS];
+        for (int q = 0; q < PSERF_FNS; q++) err[q] = fabs(poly_at(f->rows[q], j, tf) - v[q]);
+        const double zg = fabs((centre + tf) * v[PSERF_GD]);
+        ok &= err[PSERF_G] <= PSERF_TOL * fabs(v[PSERF_G]) && err[PSERF_D] <= PSERF_TOL * (fabs(v[PSERF_G]) + zg);
+        *rel_ok &= err[PSERF_GD] <= PSERF_SUMMAND_TOL * fabs(v[PSERF_GD]) &&
+                   err[PSERF_GG] <= PSERF_SUMMAND_TOL * fabs(v[PSERF_GG]);
+    }
+    return ok;
+}
+
+/* Fits f for gamma (see above). */
+static void pserf_fit_tables(pserf_fit *f, float gamma) {
+    const double a = fabs((double)gamma);
+    f->gamma = gamma, f->usable = 0, f->w = 1.0f, f->z0 = f->z_end = f->z_rel = INFINITY;
+    if (!(a >= 0.25 && a <= 8.0)) return; /* NaN too */
+    const double s_end = 4.5 / a, w = floor(64.0 * 0.375 / fmax(1.0, a)) / 64.0;
+    f->z_end = (float)(s_end + log(-expm1(-s_end))); /* sp(z_end) = s_end */
+    f->w = (float)w;
+    f->z0 = (float)(ceil((f->z_end - TABLE_N * w) * 128.0) / 128.0); /* the end past z_end; centres: k·2^-7 */
+    int usable = 1, rel_ok = 1, first_loose = TABLE_N;
+    for (int j = 0; j < TABLE_N; j++) {
+        usable &= pserf_fit_interval(f, j, &rel_ok);
+        if (!rel_ok && first_loose == TABLE_N) first_loose = j;
+    }
+    f->usable = usable;
+    f->z_rel = f->z0 + first_loose * f->w;
+    if (!usable) f->z0 = INFINITY;
+}
+
+/* The fit for gamma from this thread's cache, fitted there if it is not among the last PSERF_CACHED. */
+static const pserf_fit *pserf_fit_for(float gamma) {
+    static _Thread_local pserf_fit cache[PSERF_CACHED];
+    static _Thread_local int filled = 0, next = 0;
+    for (int i = 0; i < filled; i++)
+        if (memcmp(&cache[i].gamma, &gamma, sizeof gamma) == 0) return &cache[i];
+    pserf_fit *f = &cache[next];
+    next = (next + 1) % PSERF_CACHED, filled += filled < PSERF_CACHED;
+    pserf_fit_tables(f, gamma);
+    return f;
+}
+
+/* For the tests: whether gamma's tables are usable, then z0, w, z_end and z_rel. */
+void pserf_table_range(const float *p, float *out) {
+    const pserf_fit *f = pserf_fit_for(p[0]);
+    out[0] = (float)f->usable, out[1] = f->z0, out[2] = f->w, out[3] = f->z_end, out[4] = f->z_rel;
+}
+
+/* P[0] = gamma, P[1] = delta, then the fit's z0 (inf where the formula serves: no usable fit or delta not
+   finite), 1/w, the first centre, w, z_end, z_rel, sign(gamma) and, in P[9]'s first lanes, the fit's address. */
+#define PSERF_NPV 10
+INLINE void pserf_tabled_params(const float *p, vf *P) {
+    const pserf_fit *f = pserf_fit_for(p[0]);
+    P[0] = splat(p[0]), P[1] = splat(p[1]);
+    P[2] = splat(f->usable && isfinite(p[1]) ? f->z0 : INFINITY);
+    P[3] = splat(1.0f / f->w), P[4] = splat(f->z0 + 0.5f * f->w), P[5] = splat(f->w);
+    P[6] = splat(f->z_end), P[7] = splat(f->z_rel), P[8] = splat(copysignf(1.0f, p[0]));
+    P[9] = ZERO;
+    memcpy(&P[9], &f, sizeof f);
+}
+INLINE const pserf_fit *pserf_fit_of(const vf *P) {
+    const pserf_fit *f;
+    memcpy(&f, &P[9], sizeof f);
+    return f;
+}
+/* t = delta·x - centre in one rounding, and each lane's interval for z >= z0. No clamp: only the low five
+   bits of an index pick the coefficients, and the lanes beyond the last interval are replaced. */
+INLINE vf pserf_t(vf z, vf x, const vf *P, vi *idx) {
+    *idx = __builtin_convertvector(fma_once(z, P[3], P[2] * -P[3]), vi);
+    return fma_once(P[1], x, -(__builtin_convertvector(*idx, vf) * P[5] + P[4]));
+}
+/* The row set's polynomial at t in each lane's interval (estrin6). */
+INLINE vf pserf_poly(const float (*rows)[TABLE_N], vf t, vi idx) {
+    vf c[PSERF_DEG + 1];
+    for (int k = 0; k <= PSERF_DEG; k++) c[k] = table_coef(rows[k], idx);
+    vf t2 = t * t, t4 = t2 * t2;
+    vf q0 = fma_once(t2, fma_once(c[3], t, c[2]), fma_once(c[1], t, c[0]));
+    return fma_once(t4, fma_once(t2, c[6], fma_once(c[5], t, c[4])), q0);
+}
+INLINE vf pserf_tabled_val(vf x, const vf *P) {
+    vf z = P[1] * x;
+    if (any_less(z, P[2])) return pserf_general_val(x, P);
+    vi idx;
+    vf t = pserf_t(z, x, P, &idx);
+    return x * sel(z >= P[6], P[8], pserf_poly(pserf_fit_of(P)->rows[PSERF_G], t, idx));
+}
+INLINE void pserf_tabled_grad(vf g, vf x, const vf *P, vf *d) {
+    vf z = P[1] * x;
+    if (any_less(z, P[2])) {
+        pserf_general_grad(g, x, P, d);
+        return;
+    }
+    const pserf_fit *f = pserf_fit_of(P);
+    vi idx;
+    vf t = pserf_t(z, x, P, &idx);
+    d[0] = g * sel(z >= P[6], P[8], pserf_poly(f->rows[PSERF_D], t, idx));
+    if (any_less(P[7], z)) { /* dead code where no parameter gradient is asked for */
+        vf e[3];
+        pserf_general_grad(g, x, P, e);
+        d[1] = e[1], d[2] = e[2];
+        return;
+    }
+    vf gx = g * x;
+    d[1] = gx * pserf_poly(f->rows[PSERF_GG], t, idx);
+    d[2] = g * square_times(x * x, pserf_poly(f->rows[PSERF_GD], t, idx));
 }
 
 /* ---------------------------------------------------------------------------------------------------
@@ -1142,7 +1335,28 @@ INLINE void erfact_params(const float *p, vf *P) {
 DEFINE_FWD(erfact, 1, erfact_params, ERFACT_NPV)
 DEFINE_BWD(erfact, 1, splat_params, SCALAR_NPV, 4)
 DEFINE_KERNEL(serf, 1)
-DEFINE_KERNEL(pserf, 1)
+DEFINE_KERNEL(pserf_general, 1)
+DEFINE_FWD(pserf_tabled, 1, pserf_tabled_params, PSERF_NPV)
+DEFINE_BWD(pserf_tabled, 1, pserf_tabled_params, PSERF_NPV, 2)
+/* With AVX2 alone the backward's three tables take 21 gathers, which cost more than they save (this Xeon, ns
+   per 16 floats: 74 -> 86), so that backward keeps the formula where parameter gradients are asked for; its
+   one-table directions do pay (forward 56 -> 33). */
+#if defined(__AVX2__) && !defined(__AVX512F__)
+#define PSERF_SUMMANDS_TABLED 0
+#else
+#define PSERF_SUMMANDS_TABLED 1
+#endif
+/* Pserf from its run-time tables from PSERF_TABLE_FROM elements on (the fit's cost), else the formula. */
+void pserf_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
+    (n >= PSERF_TABLE_FROM ? pserf_tabled_fwd : pserf_general_fwd)(x, y, n, p, nt);
+}
+void pserf_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want, double *sums,
+               int nt) {
+    const int tabled = n >= PSERF_TABLE_FROM && (PSERF_SUMMANDS_TABLED || !want);
+    (tabled ? pserf_tabled_bwd : pserf_general_bwd)(g, x, gx, n, p, want, sums, nt);
+}
+void pserf_limits(const float *p, float *out) { pserf_general_limits(p, out); }
+int pserf_substitutes(const float *p, float *lim) { return pserf_general_substitutes(p, lim); }
 
 /* ---------------------------------------------------------------------------------------------------
    PAU, the safe Padé unit P(x)/Q(x) of degrees (5, 4) (functional.pau): P = a0 + a1·x + ... + a5·x^5 and
