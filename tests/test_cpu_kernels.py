@@ -319,7 +319,7 @@ def test_a_c_served_call_skips_the_compiled_paths_dispatch(calls, monkeypatch):
 
 
 @needs_c
-@pytest.mark.parametrize("spec", ["swish(learnable=True)", "pserf"])  # pserf: its tables fitted in one thread
+@pytest.mark.parametrize("spec", ["swish(learnable=True)", "pserf", "erfact"])  # tables fitted in one thread
 def test_thread_count_changes_nothing_but_the_summation_order(spec):
     module = get_act(spec)()
     x = torch.randn(300_000) * 4
@@ -542,7 +542,7 @@ def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags)
     check_tails()  # the t² rounding error: one FMA with AVX2, Dekker's split with SSE2 alone
     check_serf_tables()  # their coefficients by a gather instead of AVX-512's permute
     check_erfact_table(exact_t="-march=x86-64" not in flags)
-    check_pserf_tables()  # t without an FMA with SSE2 alone
+    check_fitted_tables(exact_t="-march=x86-64" not in flags)  # AVX2: gathers; the formula's summands
 
 
 @needs_c
@@ -576,6 +576,11 @@ def test_erfact_table_is_exact_for_any_parameters():
     check_erfact_table()
 
 
+def _forward_in_chunks(name: str, x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The C forward on chunks under FIT_FROM elements (ErfAct's: from ERFACT_H, not its fitted tables)."""
+    return torch.cat([cpu_kernels.forward(name, xc, params) for xc in x.split(FIT_FROM // 2)])
+
+
 def check_erfact_table(exact_t: bool = True) -> None:
     """ErfAct's forward as sign(alpha)·x·erf(e^u), u = beta·x + ln|alpha|, erf(e^u) from its table on
     [-10.5, 1.5) and 1 beyond, against float64: within 3e-7 where every u >= -10.5, for small, large and
@@ -593,11 +598,11 @@ def check_erfact_table(exact_t: bool = True) -> None:
         x = torch.cat([grid, ends.float(), mixed])
         a, b = torch.tensor(alpha), torch.tensor(beta)
         want = AF.erfact(x.double(), a.double(), b.double())
-        assert _relative_error(cpu_kernels.forward("erfact", x, (a, b)), want) < 3e-6, (alpha, beta)
+        assert _relative_error(_forward_in_chunks("erfact", x, (a, b)), want) < 3e-6, (alpha, beta)
         # alone, so that no vector mixes in a formula lane; the kernel's branch sees u without ln|alpha|'s
         # low part (< 2^-11), so a lane within that of the start may take the formula
         in_table = beta * x.double() + ln_alpha >= -10.5 + 1e-3
-        y = cpu_kernels.forward("erfact", x[in_table], (a, b))
+        y = _forward_in_chunks("erfact", x[in_table], (a, b))
         assert _relative_error(y, want[in_table]) < tight, (alpha, beta)
     # ±inf give the limits there (test_c_kernel_equals_the_eager_reference), not the raw formula
     x = torch.cat([grid, torch.tensor([math.nan])])
@@ -605,128 +610,168 @@ def check_erfact_table(exact_t: bool = True) -> None:
     torch.testing.assert_close(y, AF.erfact(x, torch.tensor(0.0), torch.tensor(1.0)), equal_nan=True)
 
 
-PSERF_TABLED = [(1.0, 1.0), (0.7, 1.5), (2.0, -0.5), (-1.0, 1.0), (4.0, 1.0), (0.26, 1.0), (7.9, 2.0)]
-PSERF_TABLE_FROM = 32768  # kernels.c: smaller tensors take the formula
+FITTED = {  # (p, s) of the kernels whose tables are fitted at run time for p (kernels.c)
+    "pserf": [(1.0, 1.0), (0.7, 1.5), (2.0, -0.5), (-1.0, 1.0), (4.0, 1.0), (0.26, 1.0), (7.9, 2.0)],
+    "erfact": [(0.75, 0.75), (-0.75, 0.75), (1e-3, 2.0), (5.0, -0.5), (1e4, 0.1), (-2.0, 0.5), (1e-30, 0.5)],
+}
+FIT_FROM = 32768  # kernels.c: smaller tensors take the formula (ErfAct's forward: its table ERFACT_H)
 
 
-def _pserf_table(gamma: float) -> dict[str, float]:
-    """Whether Pserf's run-time tables serve this gamma, and their range in z = delta·x (kernels.c)."""
-    params, out = (ctypes.c_float * 16)(gamma, 1.0), (ctypes.c_float * 5)()
-    cpu_kernels.library().pserf_table_range(params, out)
+def _fitted_table(name: str, p: float) -> dict[str, float]:
+    """Whether the kernel's run-time tables serve parameter p, and their range in z = s·x (kernels.c)."""
+    params, out = (ctypes.c_float * 16)(p, 1.0), (ctypes.c_float * 5)()
+    cpu_kernels.library().fitted_table_range(int(name == "erfact"), params, out)
     return dict(zip(("usable", "z0", "w", "z_end", "z_rel"), out, strict=True))
 
 
-def _pserf_both(x: torch.Tensor, gamma: float, delta: float, g: torch.Tensor | None = None):
+def _c_both(name: str, x: torch.Tensor, p: float, s: float, g: torch.Tensor | None = None):
     """The C kernels' value, x-gradient and both parameter-gradient sums."""
-    a, b = torch.tensor(gamma), torch.tensor(delta)
+    a, b = torch.tensor(p), torch.tensor(s)
     g = torch.ones_like(x) if g is None else g
-    y = cpu_kernels.forward("pserf", x, (a, b))
-    return (y, *cpu_kernels.backward("pserf", g, x, (a, b), (True, True, True)))
+    y = cpu_kernels.forward(name, x, (a, b))
+    return (y, *cpu_kernels.backward(name, g, x, (a, b), (True, True, True)))
 
 
-def _pserf_float64(x: torch.Tensor, gamma: float, delta: float, g: torch.Tensor | None = None):
+def _float64_both(name: str, x: torch.Tensor, p: float, s: float, g: torch.Tensor | None = None):
     """The float64 reference's value, x-gradient and per-element parameter summands."""
-    a, b, xd = torch.tensor(gamma).double(), torch.tensor(delta).double(), x.double()
+    a, b, xd = torch.tensor(p).double(), torch.tensor(s).double(), x.double()
     g = torch.ones_like(xd) if g is None else g.double()
-    return (AF.pserf(xd, a, b), *AF.pserf_bwd(g, xd, a, b))
+    return (getattr(AF, name)(xd, a, b), *getattr(AF, f"{name}_bwd")(g, xd, a, b))
 
 
 @needs_c
-def test_pserf_tables_are_exact_for_any_parameters():
-    check_pserf_tables()
+def test_fitted_tables_are_exact_for_any_parameters():
+    check_fitted_tables()
 
 
-def check_pserf_tables() -> None:
-    """Pserf from its tables fitted at run time (n >= PSERF_TABLE_FROM), against float64 on every input
-    its tables serve alone (z = delta·x from the first interval to 2 past z_end, and the ends): values
-    and x-gradients within 4e-7 (the fit's check: 3e-7; the x-gradient floored near its root), parameter
-    sums within 2e-6 of the sum of their summands' magnitudes (float32 block sums)."""
-    for gamma, delta in PSERF_TABLED:
-        table = _pserf_table(gamma)
-        table_end = table["z0"] + 32 * table["w"]
-        assert table["usable"] == 1.0 and table["z0"] < table["z_rel"] <= table_end, (gamma, table)
-        assert table["z_end"] <= table_end and abs(gamma) * math.log1p(math.exp(table["z_end"])) >= 4.5 - 1e-5
-        ends = torch.tensor([table[k] for k in ("z0", "z_rel", "z_end")]).repeat_interleave(3)
-        ends = ends + torch.tensor([0.0, 1e-6, -1e-6]).repeat(3)
-        z = torch.cat([torch.linspace(table["z0"], table["z_end"] + 2, 200001).double(), ends.double()])
-        x = (z / delta).float()
-        x = x[delta * x >= table["z0"]]
-        got, want = _pserf_both(x, gamma, delta), _pserf_float64(x, gamma, delta)
-        assert _relative_error(got[0], want[0]) < 4e-7, (gamma, delta)
-        near_root = torch.where(x.abs() < 3, 0.1, 0.0).double()
-        assert _relative_error(got[1], want[1], near_root) < 4e-7, (gamma, delta)
-        for got_p, want_p in zip(got[2:], want[2:], strict=True):
-            assert abs(got_p.item() - want_p.sum().item()) < 2e-6 * want_p.abs().sum().item(), (gamma, delta)
-    x = torch.randn(PSERF_TABLE_FROM) * 4  # delta = 0: z = 0 at every input
-    got, want = _pserf_both(x, 0.5, 0.0), _pserf_float64(x, 0.5, 0.0)
-    assert _relative_error(got[0], want[0]) < 4e-7 and _relative_error(got[1], want[1]) < 4e-7
-    assert abs(got[3].item() - want[3].sum().item()) < 2e-6 * want[3].abs().sum().item()
+def check_fitted_tables(exact_t: bool = True) -> None:
+    """Pserf and ErfAct from their tables fitted at run time (n >= FIT_FROM), against float64 on every
+    input the tables serve alone (z = s·x from the first interval to 2 past the last, and the ends): values
+    and x-gradients within 4e-7 (the fit's check: 3e-7; the x-gradient relative to its two terms, as it
+    crosses 0), parameter sums within 2e-6 of the sum of their summands' magnitudes (float32 block sums).
+    Without an FMA (``exact_t`` False: SSE2 alone) t = s·x - centre carries s·x's rounding, |z|·2^-24 (1.1e-6
+    for ErfAct's x-gradient at z = -13; its alpha = 1e-30 puts z near 70): 2e-6, and the sums 2e-5."""
+    tight, sums = (4e-7, 2e-6) if exact_t else (2e-6, 2e-5)
+    for name, cases in FITTED.items():
+        for p, s in cases:
+            table = _fitted_table(name, p)
+            table_end = table["z0"] + 32 * table["w"]
+            assert table["usable"] == 1.0 and table["z0"] < table["z_rel"] <= table_end, (name, p, table)
+            assert table["z_end"] <= table_end, (name, p, table)
+            ends = torch.tensor([table[k] for k in ("z0", "z_rel", "z_end")]).repeat_interleave(3)
+            ends = ends + torch.tensor([0.0, 1e-6, -1e-6]).repeat(3)
+            z = torch.cat([torch.linspace(table["z0"], table_end + 2, 200001).double(), ends.double()])
+            x = (z / s).float()
+            x = x[s * x >= table["z0"]]
+            got, want = _c_both(name, x, p, s), _float64_both(name, x, p, s)
+            assert _relative_error(got[0], want[0]) < tight, (name, p, s)
+            # the x-gradient alone: from the tables in every build (AVX2 alone keeps the formula for the
+            # backward with parameter gradients)
+            (gx,) = cpu_kernels.backward(
+                name, torch.ones_like(x), x, (torch.tensor(p), torch.tensor(s)), (True, False, False)
+            )[:1]
+            assert _relative_error(gx, want[1], _terms_of_d(x, want)) < tight, (name, p, s)
+            for got_p, want_p in zip(got[2:], want[2:], strict=True):
+                assert abs(got_p.item() - want_p.sum().item()) < sums * want_p.abs().sum().item(), (
+                    name,
+                    p,
+                    s,
+                )
+        x = torch.randn(FIT_FROM) * 4  # s = 0: z = 0 at every input
+        p = {"pserf": 0.5, "erfact": 5.0}[name]
+        assert _fitted_table(name, p)["z0"] <= 0.0
+        got, want = _c_both(name, x, p, 0.0), _float64_both(name, x, p, 0.0)
+        assert _relative_error(got[0], want[0]) < tight and _relative_error(got[1], want[1]) < tight
+        assert abs(got[3].item() - want[3].sum().item()) < sums * want[3].abs().sum().item()
 
 
 @needs_c
-@pytest.mark.parametrize("gamma, delta", [(1.0, 1.0), (2.0, -0.5)])
-def test_pserf_tables_keep_each_parameter_summand_exact(gamma, delta):
-    """Each summand alone (g one-hot: the sum is that summand), across the tables' range: within 1e-6. Past
-    z_rel the tables keep only the summands' absolute precision and the formula serves them, whose
-    exp(-v²) carries v = gamma·sp's rounding (2v²·2^-24, 1.6e-6 at v = 4.5): within 5e-6 there."""
-    table = _pserf_table(gamma)
-    g = torch.zeros(PSERF_TABLE_FROM)
+@pytest.mark.parametrize(
+    "name, p, s", [("pserf", 1.0, 1.0), ("pserf", 2.0, -0.5), ("erfact", 0.75, 0.75), ("erfact", -2.0, 0.5)]
+)
+def test_fitted_tables_keep_each_parameter_summand_exact(name, p, s):
+    """Each summand alone (g one-hot: the sum is that summand), across the tables' range and past it: within
+    1e-6 up to z_rel (Pserf: where its tables keep only the summands' absolute precision; ErfAct's
+    G'(centre)·exp(q) keeps their relative precision to the last interval). Past it the formula serves,
+    whose exp(-v²) carries v's rounding (~2v²·2^-24: Pserf's v = gamma·sp, 1.6e-6 at v = 4.5; ErfAct's
+    w = alpha·e^(beta·x), 1e-5 at w² = 80, where the summands reach 1e-36): within 5e-6 and 3e-5 there."""
+    table = _fitted_table(name, p)
+    g = torch.zeros(FIT_FROM)
     g[0] = 1.0
-    for z in torch.linspace(table["z0"], table["z_end"] + 1, 41).tolist():
-        x = torch.full((PSERF_TABLE_FROM,), z / delta)
-        got, want = _pserf_both(x, gamma, delta, g), _pserf_float64(x[:1], gamma, delta, g[:1])
-        assert _relative_error(got[1][:1], want[1], 0.1 if abs(z) < 3 else 0.0) < 4e-7, z
+    for z in torch.linspace(table["z0"], table["z0"] + 32 * table["w"] + 1, 61).tolist():
+        x = torch.full((FIT_FROM,), z / s)
+        got, want = _c_both(name, x, p, s, g), _float64_both(name, x[:1], p, s, g[:1])
+        assert _relative_error(got[1][:1], want[1], _terms_of_d(x[:1], want)) < 4e-7, z
         for got_p, want_p in zip(got[2:], want[2:], strict=True):
-            bound = 1e-6 if z <= table["z_rel"] else 5e-6
+            if want_p.abs().item() <= 1e-36:  # flushed, as by the other kernels
+                assert abs(got_p.item()) <= 1e-35, (z, got_p.item())
+                continue
+            bound = 1e-6 if z <= table["z_rel"] else {"pserf": 5e-6, "erfact": 3e-5}[name]
             assert _relative_error(got_p.reshape(1), want_p) < bound, (z, got_p.item(), want_p.item())
 
 
 @needs_c
-def test_pserf_takes_the_formula_where_its_tables_do_not_serve():
-    """|gamma| outside [1/4, 8] (or not finite), delta not finite, or a tensor under PSERF_TABLE_FROM
-    elements: the formula's results bit for bit (elementwise, so chunks of the formula's size give them)."""
-    x = torch.cat([torch.randn(3 * PSERF_TABLE_FROM) * 4, torch.tensor([1e30, -1e30, 0.0, math.nan])])
+def test_the_formula_serves_where_the_fitted_tables_do_not():
+    """Pserf's |gamma| outside [1/4, 8] (or not finite), ErfAct's alpha 0 or not finite, the scale not
+    finite, or a tensor under FIT_FROM elements: the formula's results bit for bit (elementwise, so chunks
+    of the formula's size give them; ErfAct's forward: its table ERFACT_H's)."""
+    x = torch.cat([torch.randn(3 * FIT_FROM) * 4, torch.tensor([1e30, -1e30, 0.0, math.nan])])
     g = torch.linspace(-1, 1, x.numel())
-    for gamma in [0.2, 8.5, 0.0, -0.24, math.inf, math.nan]:
-        assert _pserf_table(gamma)["usable"] == 0.0, gamma
-    for gamma, delta in [(0.2, 1.0), (8.5, 0.5), (0.0, 1.0), (1.0, math.inf), (1.0, math.nan)]:
-        got, formula = _pserf_both(x, gamma, delta, g), _pserf_in_chunks(x, gamma, delta, g)
+    outside = {"pserf": [0.2, 8.5, 0.0, -0.24, math.inf, math.nan], "erfact": [0.0, math.inf, math.nan]}
+    for name, ps in outside.items():
+        for p in ps:
+            assert _fitted_table(name, p)["usable"] == 0.0, (name, p)
+        for p, s in [(ps[0], 1.0), (ps[1], 0.5), (1.0, math.inf), (1.0, math.nan)]:
+            got, formula = _c_both(name, x, p, s, g), _in_chunks(name, x, p, s, g)
+            for k in range(2):
+                assert torch.equal(got[k].isnan(), formula[k].isnan()), (name, p, s)
+                same = ~got[k].isnan()
+                assert torch.equal(got[k][same], formula[k][same]), (name, p, s)
+        # where they serve, the small tensors' paths and the tables agree to float32 rounding
+        got, formula = _c_both(name, x[:-1], 1.0, 1.0, g[:-1]), _in_chunks(name, x[:-1], 1.0, 1.0, g[:-1])
         for k in range(2):
-            assert torch.equal(got[k].isnan(), formula[k].isnan()), (gamma, delta)
-            same = ~got[k].isnan()
-            assert torch.equal(got[k][same], formula[k][same]), (gamma, delta)
-    # where they serve, the small tensors' formula and the tables agree to float32 rounding
-    got, formula = _pserf_both(x[:-1], 1.0, 1.0, g[:-1]), _pserf_in_chunks(x[:-1], 1.0, 1.0, g[:-1])
-    for k in range(2):
-        _assert_same(got[k], formula[k])
+            _assert_same(got[k], formula[k])
 
 
-def _pserf_in_chunks(x: torch.Tensor, gamma: float, delta: float, g: torch.Tensor) -> list[torch.Tensor]:
-    """The value and x-gradient from calls on chunks too small for the tables: the formula's."""
-    chunks = zip(x.split(PSERF_TABLE_FROM // 2), g.split(PSERF_TABLE_FROM // 2), strict=True)
-    parts = [_pserf_both(xc, gamma, delta, gc) for xc, gc in chunks]
+def _terms_of_d(x: torch.Tensor, want: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """|G| + |z·G'| for the x-gradient D = G + z·G' (from the float64 value and x-gradient want; G = y/x):
+    the fit's measure of D's error, as D crosses 0 where its two terms cancel."""
+    xd = x.double()
+    g_of_z = torch.where(xd == 0, want[1], want[0] / torch.where(xd == 0, 1.0, xd))
+    return g_of_z.abs() + (want[1] - g_of_z).abs()
+
+
+def _in_chunks(name: str, x: torch.Tensor, p: float, s: float, g: torch.Tensor) -> list[torch.Tensor]:
+    """The value and x-gradient from calls on chunks too small for the fitted tables."""
+    chunks = zip(x.split(FIT_FROM // 2), g.split(FIT_FROM // 2), strict=True)
+    parts = [_c_both(name, xc, p, s, gc) for xc, gc in chunks]
     return [torch.cat([part[k] for part in parts]) for k in range(2)]
 
 
 @needs_c
-def test_pserf_tables_are_fitted_again_after_others_pushed_them_out():
-    """Each thread keeps the last few gammas' tables: cycling through more of them than it keeps (each
-    refitted when it comes round again) gives the same results as the first time."""
-    x = torch.randn(PSERF_TABLE_FROM) * 3
-    gammas = [0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
-    first = [_pserf_both(x, gamma, 1.0) for gamma in gammas]
-    for gamma, before in zip(gammas * 2, first * 2, strict=True):
-        for got, want in zip(_pserf_both(x, gamma, 1.0), before, strict=True):
-            assert torch.equal(got, want), gamma
+@pytest.mark.parametrize("name", FITTED)
+def test_fitted_tables_are_fitted_again_after_others_pushed_them_out(name):
+    """Each thread keeps the last few parameters' tables per kernel: cycling through more of them than it
+    keeps (each refitted when it comes round again) gives the same results as the first time."""
+    x = torch.randn(FIT_FROM) * 3
+    ps = [0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
+    first = [_c_both(name, x, p, 1.0) for p in ps]
+    for p, before in zip(ps * 2, first * 2, strict=True):
+        for got, want in zip(_c_both(name, x, p, 1.0), before, strict=True):
+            assert torch.equal(got, want), p
+
+
+FITTED_SPECS = ["pserf", "pserf(gamma=2.0, delta=-0.5)", "pserf(gamma=-0.7, delta=1.5)", "erfact"]
+FITTED_SPECS += ["erfact(alpha=-2.0, beta=0.5)", "erfact(alpha=1e-3, beta=2.0)"]
 
 
 @needs_c
-@pytest.mark.parametrize("spec", ["pserf", "pserf(gamma=2.0, delta=-0.5)", "pserf(gamma=-0.7, delta=1.5)"])
-def test_pserf_tables_equal_the_eager_reference_on_extreme_inputs(spec):
-    """As test_c_kernel_equals_the_eager_reference, at a size the tables serve (vectors of the extreme
+@pytest.mark.parametrize("spec", FITTED_SPECS)
+def test_fitted_tables_equal_the_eager_reference_on_extreme_inputs(spec):
+    """As test_c_kernel_equals_the_eager_reference, at a size the fitted tables serve (vectors of the extreme
     grid take the formula), and each parameter's gradient alone as among all."""
     module = get_act(spec)()
-    x = extreme_inputs(n_random=PSERF_TABLE_FROM)
+    x = extreme_inputs(n_random=FIT_FROM)
     g = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
     y, grads = _grads(module, x, g, c=True)
     y_ref, grads_ref = _grads(module, x, g, c=False, fuse=False)
@@ -734,10 +779,10 @@ def test_pserf_tables_equal_the_eager_reference_on_extreme_inputs(spec):
     _assert_same_grads(grads, grads_ref, module, x, g)
     params, finite = _kernel_params(module), x[~x.isnan()].unsqueeze(0)
     g = g[:, : finite.numel()]
-    everything = cpu_kernels.backward("pserf", g, finite, params, (True, True, True))
+    everything = cpu_kernels.backward(module.kernel_name, g, finite, params, (True, True, True))
     for k in range(2):
-        alone = cpu_kernels.backward("pserf", g, finite, params, (True, k == 0, k == 1))
-        assert torch.equal(alone[0], everything[0])
+        alone = cpu_kernels.backward(module.kernel_name, g, finite, params, (True, k == 0, k == 1))
+        torch.testing.assert_close(alone[0], everything[0], rtol=0, atol=0, equal_nan=True)
         _assert_same(alone[1 + k], everything[1 + k], rtol=2e-5, atol=1e-5)
 
 

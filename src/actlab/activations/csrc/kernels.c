@@ -811,15 +811,15 @@ INLINE vf table_poly(const float (*rows)[TABLE_N], int deg, vf t, vi idx) {
    u itself would carry half an ulp of error (4.8e-7 at the start, where h'/h ~ 1), so t = u - centre is
    beta·x + (hi - centre) in one FMA plus lo, with ln|alpha| = hi + lo and hi a multiple of 2^-10
    (hi - centre exact): ~1e-8. */
-INLINE vf erfact_val(vf x, const vf *P) {
+INLINE vf erfact_formula_val(vf x, const vf *P) { return x * erf_v(scalar_times(P[0], exp_v(P[1] * x))); }
+INLINE vf erfact_general_val(vf x, const vf *P) {
     vf u = P[1] * x + P[4];
-    if (P[5][0] == 0.0f || any_less(u, splat(ERFACT_H_X0)))
-        return x * erf_v(scalar_times(P[0], exp_v(P[1] * x)));
+    if (P[5][0] == 0.0f || any_less(u, splat(ERFACT_H_X0))) return erfact_formula_val(x, P);
     vi idx;
     vf t = fma_once(P[1], x, P[4] - table_centre(u, ERFACT_H_X0, ERFACT_H_W, &idx)) + P[6];
     return (x * P[5]) * sel(u >= TABLE_END(ERFACT_H), ONE, table_poly(ERFACT_H, ERFACT_H_DEG, t, idx));
 }
-INLINE void erfact_grad(vf g, vf x, const vf *P, vf *d) {
+INLINE void erfact_general_grad(vf g, vf x, const vf *P, vf *d) {
     vf e_bx = exp_v(P[1] * x), w = P[0] * e_bx, x2 = x * x, erf_w, gs;
     /* e^(beta·x), w and x² finite (and x not NaN; a sum that overflows only sends a vector the safe way):
        mul0's zero rules change nothing, so plain products serve */
@@ -883,48 +883,42 @@ INLINE void pserf_general_grad(vf g, vf x, const vf *P, vf *d) {
     d[2] = g * P[0] * square_times(x * x, k_sig);
 }
 
-/* Pserf's tables, fitted at run time for each gamma. With z = delta·x, Pserf is x·G(z) for
-   G(z) = erf(gamma·sp(z)), its x-derivative D(z) = G + z·G'(z) and the parameters' summands x·Gg(z) (gamma)
-   and x²·G'(z) (delta), with G' = gamma·sigma(z)·k, Gg = sp(z)·k, k = (2/sqrt(pi))·exp(-(gamma·sp)²):
-   four functions of z alone for a given gamma, each a polynomial of degree 6 on 32 intervals (~20 vector
-   ops where the formula takes two exps, a log-sum and an erf per direction). The intervals end at z_end,
-   where gamma·sp = 4.5 (G and D are sign(gamma) beyond, to float32 rounding), and are 0.4375/|gamma| wide
-   (0.4375 for |gamma| <= 1): the steepest part of G has a width of ~1/|gamma|. Each interval is fitted by
-   interpolation at Chebyshev nodes in double, rounded to float32 and checked against the double formula
-   at 9 points as the kernel evaluates it: G within PSERF_TOL of |G|, D of |G| + |z·G'| (D crosses 0), else
-   the table is not used. G' and Gg decay like exp(-(gamma·z)²) to the right, where a polynomial keeps
-   only their absolute precision: from the first interval where either misses PSERF_TOL relative (z_rel)
-   a vector's parameter summands take the formula, so all four keep float32's relative precision. Vectors
-   with a lane below the first interval take the formula, as do all for |gamma| outside [1/4, 8] and for
-   tensors under PSERF_TABLE_FROM elements (the fit costs ~30 us; the last PSERF_CACHED gammas' fits are
-   kept per calling thread, so that a layer's backward reuses its forward's). */
-#define PSERF_DEG 6
-#define PSERF_TOL 3e-7      /* G and D: within 3e-7 of float64 (their tests: 4e-7) */
-#define PSERF_SUMMAND_TOL 1e-6 /* G' and Gg: the erfc-based kernels' 1e-6 */
-#define PSERF_TABLE_FROM 32768
-#define PSERF_CACHED 4
-enum { PSERF_G, PSERF_D, PSERF_GD, PSERF_GG, PSERF_FNS }; /* G, D, G' (delta) and Gg (gamma) */
+/* ---------------------------------------------------------------------------------------------------
+   Tables fitted at run time. Pserf and ErfAct are x·G(z) with z = s·x for a scale parameter s (Pserf's
+   delta, ErfAct's beta) and a G that depends on the other parameter p (Pserf's gamma, ErfAct's alpha). For
+   a given p, G, the x-derivative D(z) = G + z·G'(z) and the parameters' summand factors are functions of z
+   alone: each a polynomial of degree 6 on 32 intervals (~20 vector ops where the formulas take two exps
+   and an erf per direction). Each interval is fitted by interpolation at Chebyshev nodes in double,
+   rounded to float32 and checked against the double formula at 9 points, as the kernel evaluates it: G
+   within FIT_TOL of |G|, D of |G| + |z·G'| (D crosses 0); otherwise the tables are not used. The summand
+   factors decay fast to the right (like exp(-w²)), where a polynomial keeps only their absolute
+   precision: from the first interval where one misses FIT_SUMMAND_TOL (z_rel) a vector's summands take the
+   formula, so that every summand keeps float32's relative precision. Beyond z_end G and D are sign(p) to
+   float32 rounding. Vectors with a lane below the first interval take the formula, as do tensors under
+   FIT_FROM elements (a fit costs ~30 us; each calling thread keeps the last FIT_CACHED fits per kernel, so
+   that a layer's backward reuses its forward's). */
+#define FIT_DEG 6
+#define FIT_FNS 4
+#define FIT_TOL 3e-7           /* G and D: within 3e-7 of float64 (their tests: 4e-7) */
+#define FIT_SUMMAND_TOL 1e-6   /* the summand factors: the erfc-based kernels' 1e-6 */
+#define FIT_FROM 32768
+#define FIT_CACHED 4
+enum { FIT_G, FIT_D, FIT_DG, FIT_SCALE = 3 }; /* rows: G, D, G' (then any further summand factor) */
 typedef struct {
-    float rows[PSERF_FNS][PSERF_DEG + 1][TABLE_N] __attribute__((aligned(64)));
-    float gamma;                   /* the gamma fitted (NaN: none yet) */
-    int usable;                    /* G and D passed their check on every interval */
-    float z0, w, z_end, z_rel;     /* the first interval's start, the width; G = sign(gamma) from z_end */
-} pserf_fit;
-
-/* G, D, G' and Gg at z in double. */
-static void pserf_exact(double z, double gamma, double *f) {
-    const double e = exp(-fabs(z)), s = fmax(z, 0.0) + log1p(e), sig = (z >= 0.0 ? 1.0 : e) / (1.0 + e);
-    const double v = gamma * s, k = 1.1283791670955126 * exp(-v * v);
-    f[PSERF_G] = erf(v);
-    f[PSERF_GD] = gamma * sig * k;
-    f[PSERF_D] = f[PSERF_G] + z * f[PSERF_GD];
-    f[PSERF_GG] = s * k;
-}
+    float rows[FIT_FNS][FIT_DEG + 1][TABLE_N] __attribute__((aligned(64)));
+    float p;                   /* the parameter fitted for (compared bitwise) */
+    int usable;                /* G and D passed their check on every interval */
+    int fns;                   /* rows in use: G, D, G' and fns - 3 more summand factors */
+    int log_dg;                /* G' as rows[FIT_SCALE][0]·exp(rows[FIT_DG]'s polynomial), see erfact_make */
+    float z0, w, z_end, z_rel; /* the first interval's start, the width, sign(p) from z_end; see above */
+} fitted_tables;
+/* f[0..fns) at z in double for parameter p: G, D, G' and the further summand factors. */
+typedef void (*exact_fn)(double z, double p, double *f);
 
 /* The monomial coefficients c of the polynomial through (t_i, y_i), i < n: Newton's divided differences,
    then the Newton form multiplied out. */
 static void interpolate(const double *t, const double *y, int n, double *c) {
-    double a[PSERF_DEG + 1];
+    double a[FIT_DEG + 1];
     for (int i = 0; i < n; i++) a[i] = y[i], c[i] = 0.0;
     for (int j = 1; j < n; j++)
         for (int i = n - 1; i >= j; i--) a[i] = (a[i] - a[i - 1]) / (t[i] - t[i - j]);
@@ -934,143 +928,239 @@ static void interpolate(const double *t, const double *y, int n, double *c) {
     }
 }
 
-/* The degree-6 polynomial c[0] + c[1]·t + ... by Estrin's scheme, as pserf_poly evaluates it: half Horner's
-   latency (three FMAs deep after t², t⁴), which is what bounds these loops. */
+/* The degree-6 polynomial c[0] + c[1]·t + ... by Estrin's scheme, as fitted_poly evaluates it: half Horner's
+   latency (three FMAs deep after t², t⁴). */
 static float estrin6(const float *c, float t) {
     const float t2 = t * t, t4 = t2 * t2;
     const float q0 = fmaf(t2, fmaf(c[3], t, c[2]), fmaf(c[1], t, c[0]));
     return fmaf(t4, fmaf(t2, c[6], fmaf(c[5], t, c[4])), q0);
 }
-/* The float32 polynomial of row set `rows` on interval j at t, as the kernel evaluates it. */
-static float poly_at(const float (*rows)[TABLE_N], int j, float t) {
-    float c[PSERF_DEG + 1];
-    for (int k = 0; k <= PSERF_DEG; k++) c[k] = rows[k][j];
+static float fitted_at(const float (*rows)[TABLE_N], int j, float t) {
+    float c[FIT_DEG + 1];
+    for (int k = 0; k <= FIT_DEG; k++) c[k] = rows[k][j];
     return estrin6(c, t);
 }
 
-/* Fits interval j of f and checks it (see above): whether G and D pass, and into *rel_ok whether G', Gg do. */
-static int pserf_fit_interval(pserf_fit *f, int j, int *rel_ok) {
-    const int n = PSERF_DEG + 1;
+/* Fits interval j of f and checks it (see above): whether G and D pass, and into *rel_ok whether the
+   summand factors do. */
+static int fit_interval(fitted_tables *f, exact_fn exact, int j, int *rel_ok) {
+    const int n = FIT_DEG + 1;
     const double centre = f->z0 + (j + 0.5) * f->w;
-    double t[PSERF_DEG + 1], y[PSERF_FNS][PSERF_DEG + 1], c[PSERF_DEG + 1], v[PSERF_FNS];
+    double t[FIT_DEG + 1], y[FIT_FNS][FIT_DEG + 1], c[FIT_DEG + 1], v[FIT_FNS] = {0.0}, dg_centre = 0.0;
+    if (f->log_dg) {
+        exact(centre, f->p, v);
+        dg_centre = v[FIT_DG];
+        f->rows[FIT_SCALE][0][j] = (float)dg_centre;
+    }
     for (int i = 0; i < n; i++) {
         t[i] = 0.5 * f->w * cos(M_PI * (i + 0.5) / n);
-        pserf_exact(centre + t[i], f->gamma, v);
-        for (int q = 0; q < PSERF_FNS; q++) y[q][i] = v[q];
+        exact(centre + t[i], f->p, v);
+        for (int q = 0; q < f->fns; q++) y[q][i] = v[q];
+        if (f->log_dg) y[FIT_DG][i] = log(v[FIT_DG] / dg_centre);
     }
-    for (int q = 0; q < PSERF_FNS; q++) {
+    for (int q = 0; q < f->fns; q++) {
         interpolate(t, y[q], n, c);
+        if (f->log_dg && q == FIT_DG) c[0] = 0.0; /* the node t = 0 */
         for (int k = 0; k < n; k++) f->rows[q][k][j] = (float)c[k];
     }
     int ok = 1;
     *rel_ok = 1;
     for (int i = 0; i <= 8; i++) {
         const float tf = (float)(f->w * (i / 8.0 - 0.5));
-        pserf_exact(centre + tf, f->gamma, v);
-        double err[PSERF_FNS];
-        for (int q = 0; q < PSERF_FNS; q++) err[q] = fabs(poly_at(f->rows[q], j, tf) - v[q]);
-        const double zg = fabs((centre + tf) * v[PSERF_GD]);
-        ok &= err[PSERF_G] <= PSERF_TOL * fabs(v[PSERF_G]) && err[PSERF_D] <= PSERF_TOL * (fabs(v[PSERF_G]) + zg);
-        *rel_ok &= err[PSERF_GD] <= PSERF_SUMMAND_TOL * fabs(v[PSERF_GD]) &&
-                   err[PSERF_GG] <= PSERF_SUMMAND_TOL * fabs(v[PSERF_GG]);
+        exact(centre + tf, f->p, v);
+        double err[FIT_FNS] = {0.0};
+        for (int q = 0; q < f->fns; q++) err[q] = fabs(fitted_at(f->rows[q], j, tf) - v[q]);
+        if (f->log_dg) /* the kernel's exp: within an ulp */
+            err[FIT_DG] = fabs(f->rows[FIT_SCALE][0][j] * (float)exp(fitted_at(f->rows[FIT_DG], j, tf)) - v[FIT_DG]);
+        const double terms = fabs(v[FIT_G]) + fabs((centre + tf) * v[FIT_DG]);
+        ok &= err[FIT_G] <= FIT_TOL * fabs(v[FIT_G]) && err[FIT_D] <= FIT_TOL * terms;
+        for (int q = FIT_DG; q < f->fns; q++) *rel_ok &= err[q] <= FIT_SUMMAND_TOL * fabs(v[q]);
     }
     return ok;
 }
 
-/* Fits f for gamma (see above). */
-static void pserf_fit_tables(pserf_fit *f, float gamma) {
-    const double a = fabs((double)gamma);
-    f->gamma = gamma, f->usable = 0, f->w = 1.0f, f->z0 = f->z_end = f->z_rel = INFINITY;
-    if (!(a >= 0.25 && a <= 8.0)) return; /* NaN too */
-    const double s_end = 4.5 / a, w = floor(64.0 * 0.375 / fmax(1.0, a)) / 64.0;
-    f->z_end = (float)(s_end + log(-expm1(-s_end))); /* sp(z_end) = s_end */
-    f->w = (float)w;
-    f->z0 = (float)(ceil((f->z_end - TABLE_N * w) * 128.0) / 128.0); /* the end past z_end; centres: k·2^-7 */
+/* Fits f (p, fns, w and z_end set) for intervals from z0 (rounded up to 2^-7, so that the centres have few
+   bits) past reach >= z_end, and checks it. */
+static void fit_tables(fitted_tables *f, exact_fn exact, double reach) {
+    f->z0 = (float)(ceil((reach - TABLE_N * (double)f->w) * 128.0) / 128.0);
     int usable = 1, rel_ok = 1, first_loose = TABLE_N;
     for (int j = 0; j < TABLE_N; j++) {
-        usable &= pserf_fit_interval(f, j, &rel_ok);
+        usable &= fit_interval(f, exact, j, &rel_ok);
         if (!rel_ok && first_loose == TABLE_N) first_loose = j;
     }
     f->usable = usable;
     f->z_rel = f->z0 + first_loose * f->w;
-    if (!usable) f->z0 = INFINITY;
 }
 
-/* The fit for gamma from this thread's cache, fitted there if it is not among the last PSERF_CACHED. */
-static const pserf_fit *pserf_fit_for(float gamma) {
-    static _Thread_local pserf_fit cache[PSERF_CACHED];
-    static _Thread_local int filled = 0, next = 0;
-    for (int i = 0; i < filled; i++)
-        if (memcmp(&cache[i].gamma, &gamma, sizeof gamma) == 0) return &cache[i];
-    pserf_fit *f = &cache[next];
-    next = (next + 1) % PSERF_CACHED, filled += filled < PSERF_CACHED;
-    pserf_fit_tables(f, gamma);
+/* The fit for p from cache (one thread's, FIT_CACHED entries), made there by `make` if it is not among the
+   last FIT_CACHED. */
+static const fitted_tables *fitted_for(fitted_tables *cache, int *filled, int *next, float p,
+                                       void (*make)(fitted_tables *, float)) {
+    for (int i = 0; i < *filled; i++)
+        if (memcmp(&cache[i].p, &p, sizeof p) == 0) return &cache[i];
+    fitted_tables *f = &cache[*next];
+    *next = (*next + 1) % FIT_CACHED, *filled += *filled < FIT_CACHED;
+    f->p = p, f->usable = 0, f->log_dg = 0, f->w = 1.0f, f->z0 = f->z_end = f->z_rel = INFINITY;
+    make(f, p);
     return f;
 }
 
-/* For the tests: whether gamma's tables are usable, then z0, w, z_end and z_rel. */
-void pserf_table_range(const float *p, float *out) {
-    const pserf_fit *f = pserf_fit_for(p[0]);
-    out[0] = (float)f->usable, out[1] = f->z0, out[2] = f->w, out[3] = f->z_end, out[4] = f->z_rel;
-}
+/* Whether the fitted tables serve parameters p (p[0] fitted, the scale p[1] finite): the entry points take
+   the formula's kernels otherwise. */
+static int fit_serves(const fitted_tables *f, const float *p) { return f->usable && isfinite(p[1]); }
 
-/* P[0] = gamma, P[1] = delta, then the fit's z0 (inf where the formula serves: no usable fit or delta not
-   finite), 1/w, the first centre, w, z_end, z_rel, sign(gamma) and, in P[9]'s first lanes, the fit's address. */
-#define PSERF_NPV 10
-INLINE void pserf_tabled_params(const float *p, vf *P) {
-    const pserf_fit *f = pserf_fit_for(p[0]);
+/* The kernels' parameter vectors: P[0], P[1] the kernel's own (p and s), then the fit's z0, -z0/w, 1/w, w,
+   the first centre, z_end, z_rel, sign(p), 1/p and, in P[FIT_ADDRESS]'s first lanes, the fit's address. */
+enum { FIT_Z0 = 2, FIT_SHIFT, FIT_INV_W, FIT_W, FIT_CENTRE, FIT_Z_END, FIT_Z_REL, FIT_SIGN, FIT_INV_P, FIT_ADDRESS,
+       FIT_NPV };
+INLINE void fitted_params(const float *p, const fitted_tables *f, vf *P) {
     P[0] = splat(p[0]), P[1] = splat(p[1]);
-    P[2] = splat(f->usable && isfinite(p[1]) ? f->z0 : INFINITY);
-    P[3] = splat(1.0f / f->w), P[4] = splat(f->z0 + 0.5f * f->w), P[5] = splat(f->w);
-    P[6] = splat(f->z_end), P[7] = splat(f->z_rel), P[8] = splat(copysignf(1.0f, p[0]));
-    P[9] = ZERO;
-    memcpy(&P[9], &f, sizeof f);
+    P[FIT_Z0] = splat(f->z0), P[FIT_SHIFT] = splat(-f->z0 / f->w), P[FIT_INV_W] = splat(1.0f / f->w);
+    P[FIT_W] = splat(f->w), P[FIT_CENTRE] = splat(f->z0 + 0.5f * f->w);
+    P[FIT_Z_END] = splat(f->z_end), P[FIT_Z_REL] = splat(f->z_rel);
+    P[FIT_SIGN] = splat(copysignf(1.0f, p[0])), P[FIT_INV_P] = splat(1.0f / p[0]);
+    P[FIT_ADDRESS] = ZERO;
+    memcpy(&P[FIT_ADDRESS], &f, sizeof f);
 }
-INLINE const pserf_fit *pserf_fit_of(const vf *P) {
-    const pserf_fit *f;
-    memcpy(&f, &P[9], sizeof f);
+INLINE const fitted_tables *fit_of(const vf *P) {
+    const fitted_tables *f;
+    memcpy(&f, &P[FIT_ADDRESS], sizeof f);
     return f;
 }
-/* t = delta·x - centre in one rounding, and each lane's interval for z >= z0. No clamp: only the low five
-   bits of an index pick the coefficients, and the lanes beyond the last interval are replaced. */
-INLINE vf pserf_t(vf z, vf x, const vf *P, vi *idx) {
-    *idx = __builtin_convertvector(fma_once(z, P[3], P[2] * -P[3]), vi);
-    return fma_once(P[1], x, -(__builtin_convertvector(*idx, vf) * P[5] + P[4]));
+/* t = s·x - centre in one rounding, and each lane's interval, for z = s·x >= z0. No clamp: only the low five
+   bits of an index pick the coefficients, and the lanes past the last interval are replaced. */
+INLINE vf fitted_t(vf z, vf x, const vf *P, vi *idx) {
+    *idx = __builtin_convertvector(fma_once(z, P[FIT_INV_W], P[FIT_SHIFT]), vi);
+    return fma_once(P[1], x, -(__builtin_convertvector(*idx, vf) * P[FIT_W] + P[FIT_CENTRE]));
 }
-/* The row set's polynomial at t in each lane's interval (estrin6). */
-INLINE vf pserf_poly(const float (*rows)[TABLE_N], vf t, vi idx) {
-    vf c[PSERF_DEG + 1];
-    for (int k = 0; k <= PSERF_DEG; k++) c[k] = table_coef(rows[k], idx);
+/* Row set q's polynomial at t in each lane's interval (estrin6). */
+INLINE vf fitted_poly(const vf *P, int q, vf t, vi idx) {
+    const float(*rows)[TABLE_N] = fit_of(P)->rows[q];
+    vf c[FIT_DEG + 1];
+    for (int k = 0; k <= FIT_DEG; k++) c[k] = table_coef(rows[k], idx);
     vf t2 = t * t, t4 = t2 * t2;
     vf q0 = fma_once(t2, fma_once(c[3], t, c[2]), fma_once(c[1], t, c[0]));
     return fma_once(t4, fma_once(t2, c[6], fma_once(c[5], t, c[4])), q0);
 }
-INLINE vf pserf_tabled_val(vf x, const vf *P) {
-    vf z = P[1] * x;
-    if (any_less(z, P[2])) return pserf_general_val(x, P);
-    vi idx;
-    vf t = pserf_t(z, x, P, &idx);
-    return x * sel(z >= P[6], P[8], pserf_poly(pserf_fit_of(P)->rows[PSERF_G], t, idx));
+/* x·G(z) (FORMULA_VAL where a lane is below z0). */
+#define FITTED_VAL(x, P, FORMULA_VAL)                                                                       \
+    do {                                                                                                    \
+        vf z_ = P[1] * x;                                                                                   \
+        if (any_less(z_, P[FIT_Z0])) return FORMULA_VAL(x, P);                                              \
+        vi idx_;                                                                                            \
+        vf t_ = fitted_t(z_, x, P, &idx_);                                                                  \
+        return x * sel(z_ >= P[FIT_Z_END], P[FIT_SIGN], fitted_poly(P, FIT_G, t_, idx_));                  \
+    } while (0)
+
+/* Whether a kernel's fits pay in this build: with AVX2 alone the backward's tables take 7 gathers each,
+   which cost more than they save where the parameter summands take two or three tables (this Xeon, ns per
+   16 floats, Pserf: 74 -> 86), so that backward keeps the formula; the one-table directions do pay
+   (Pserf's forward 56 -> 33). */
+#if defined(__AVX2__) && !defined(__AVX512F__)
+#define FIT_SUMMANDS_TABLED 0
+#else
+#define FIT_SUMMANDS_TABLED 1
+#endif
+
+/* Pserf, x·erf(gamma·sp(delta·x)): p = gamma, s = delta; G(z) = erf(gamma·sp(z)), G' = gamma·sigma(z)·k and
+   the gamma summand's factor Gg = sp(z)·k, k = (2/sqrt(pi))·exp(-(gamma·sp)²). The intervals are 0.375/|gamma|
+   wide (0.375 for |gamma| <= 1: the steepest part of G has a width of ~1/|gamma|) and end past z_end, where
+   gamma·sp = 4.5; |gamma| outside [1/4, 8] takes the formula. */
+enum { PSERF_GG = FIT_DG + 1 };
+static void pserf_exact(double z, double gamma, double *f) {
+    const double e = exp(-fabs(z)), s = fmax(z, 0.0) + log1p(e), sig = (z >= 0.0 ? 1.0 : e) / (1.0 + e);
+    const double v = gamma * s, k = 1.1283791670955126 * exp(-v * v);
+    f[FIT_G] = erf(v);
+    f[FIT_DG] = gamma * sig * k;
+    f[FIT_D] = f[FIT_G] + z * f[FIT_DG];
+    f[PSERF_GG] = s * k;
 }
+static void pserf_make(fitted_tables *f, float gamma) {
+    const double a = fabs((double)gamma);
+    if (!(a >= 0.25 && a <= 8.0)) return; /* NaN too */
+    const double s_end = 4.5 / a;
+    f->fns = 4;
+    f->w = (float)(floor(64.0 * 0.375 / fmax(1.0, a)) / 64.0);
+    f->z_end = (float)(s_end + log(-expm1(-s_end))); /* sp(z_end) = s_end */
+    fit_tables(f, pserf_exact, f->z_end);
+}
+static const fitted_tables *pserf_fit_for(float gamma) {
+    static _Thread_local fitted_tables cache[FIT_CACHED];
+    static _Thread_local int filled = 0, next = 0;
+    return fitted_for(cache, &filled, &next, gamma, pserf_make);
+}
+INLINE void pserf_tabled_params(const float *p, vf *P) { fitted_params(p, pserf_fit_for(p[0]), P); }
+INLINE vf pserf_tabled_val(vf x, const vf *P) { FITTED_VAL(x, P, pserf_general_val); }
 INLINE void pserf_tabled_grad(vf g, vf x, const vf *P, vf *d) {
     vf z = P[1] * x;
-    if (any_less(z, P[2])) {
+    if (any_less(z, P[FIT_Z0])) {
         pserf_general_grad(g, x, P, d);
         return;
     }
-    const pserf_fit *f = pserf_fit_of(P);
     vi idx;
-    vf t = pserf_t(z, x, P, &idx);
-    d[0] = g * sel(z >= P[6], P[8], pserf_poly(f->rows[PSERF_D], t, idx));
-    if (any_less(P[7], z)) { /* dead code where no parameter gradient is asked for */
+    vf t = fitted_t(z, x, P, &idx);
+    d[0] = g * sel(z >= P[FIT_Z_END], P[FIT_SIGN], fitted_poly(P, FIT_D, t, idx));
+    if (any_less(P[FIT_Z_REL], z)) { /* dead code where no parameter gradient is asked for */
         vf e[3];
         pserf_general_grad(g, x, P, e);
         d[1] = e[1], d[2] = e[2];
         return;
     }
-    vf gx = g * x;
-    d[1] = gx * pserf_poly(f->rows[PSERF_GG], t, idx);
-    d[2] = g * square_times(x * x, pserf_poly(f->rows[PSERF_GD], t, idx));
+    d[1] = (g * x) * fitted_poly(P, PSERF_GG, t, idx);
+    d[2] = g * square_times(x * x, fitted_poly(P, FIT_DG, t, idx));
+}
+
+/* ErfAct's backward, x·erf(alpha·e^(beta·x)): p = alpha, s = beta; G(z) = erf(w), w = alpha·e^z, and
+   G' = w·k, k = (2/sqrt(pi))·exp(-w²), whose alpha summand is x·G'/alpha and beta summand x²·G'. The
+   intervals are 0.1875 wide (where D keeps its precision at the steep end) and reach |w| = 7, past z_end,
+   where |w| = 5 (z_end·G' < 1e-9 there for any float alpha). G' decays like exp(-w²), which no polynomial
+   holds to relative precision (from w ~ 2.8 at this width), so it is G'(centre)·exp(q(t)) with q the
+   polynomial of ln(G'/G'(centre)) (log_dg; |q| <= 9.2 there, so its rounding costs < 6e-7). alpha = 0 or
+   not finite takes the formula. Smaller tensors' forward keeps the fixed table ERFACT_H. */
+static void erfact_exact(double z, double alpha, double *f) {
+    const double w = alpha * exp(z);
+    f[FIT_G] = erf(w);
+    f[FIT_DG] = w * 1.1283791670955126 * exp(-w * w);
+    f[FIT_D] = f[FIT_G] + z * f[FIT_DG];
+}
+static void erfact_make(fitted_tables *f, float alpha) {
+    if (!(alpha != 0.0f && isfinite(alpha))) return;
+    f->fns = 3, f->log_dg = 1;
+    f->w = 0.1875f;
+    f->z_end = (float)log(5.0 / fabs((double)alpha));
+    fit_tables(f, erfact_exact, log(7.0 / fabs((double)alpha)));
+}
+static const fitted_tables *erfact_fit_for(float alpha) {
+    static _Thread_local fitted_tables cache[FIT_CACHED];
+    static _Thread_local int filled = 0, next = 0;
+    return fitted_for(cache, &filled, &next, alpha, erfact_make);
+}
+INLINE void erfact_tabled_params(const float *p, vf *P) { fitted_params(p, erfact_fit_for(p[0]), P); }
+INLINE vf erfact_tabled_val(vf x, const vf *P) { FITTED_VAL(x, P, erfact_formula_val); }
+INLINE void erfact_tabled_grad(vf g, vf x, const vf *P, vf *d) {
+    vf z = P[1] * x;
+    if (any_less(z, P[FIT_Z0])) {
+        erfact_general_grad(g, x, P, d);
+        return;
+    }
+    vi idx;
+    vf t = fitted_t(z, x, P, &idx);
+    d[0] = g * sel(z >= P[FIT_Z_END], P[FIT_SIGN], fitted_poly(P, FIT_D, t, idx));
+    if (any_less(P[FIT_Z_REL], z)) { /* dead code where no parameter gradient is asked for */
+        vf e[3];
+        erfact_general_grad(g, x, P, e);
+        d[1] = e[1], d[2] = e[2];
+        return;
+    }
+    vf dg = table_coef(fit_of(P)->rows[FIT_SCALE][0], idx) * exp_core(fitted_poly(P, FIT_DG, t, idx));
+    d[1] = (g * x) * (dg * P[FIT_INV_P]);
+    d[2] = g * square_times(x * x, dg);
+}
+
+/* For the tests: whether the kernel's tables serve parameter p, then z0, w, z_end and z_rel. */
+void fitted_table_range(int erfact, const float *p, float *out) {
+    const fitted_tables *f = erfact ? erfact_fit_for(p[0]) : pserf_fit_for(p[0]);
+    out[0] = (float)f->usable, out[1] = f->z0, out[2] = f->w, out[3] = f->z_end, out[4] = f->z_rel;
 }
 
 /* ---------------------------------------------------------------------------------------------------
@@ -1332,27 +1422,34 @@ INLINE void erfact_params(const float *p, vf *P) {
     P[5] = splat(tabled ? copysignf(1.0f, p[0]) : 0.0f);
     P[6] = splat((float)(ln_alpha - hi));
 }
-DEFINE_FWD(erfact, 1, erfact_params, ERFACT_NPV)
-DEFINE_BWD(erfact, 1, splat_params, SCALAR_NPV, 4)
+DEFINE_FWD(erfact_general, 1, erfact_params, ERFACT_NPV)
+DEFINE_BWD(erfact_general, 1, splat_params, SCALAR_NPV, 4)
+DEFINE_FWD(erfact_tabled, 1, erfact_tabled_params, FIT_NPV)
+DEFINE_BWD(erfact_tabled, 1, erfact_tabled_params, FIT_NPV, 2)
+/* ErfAct from its fitted tables from FIT_FROM elements on, else from ERFACT_H (forward) and the formula. */
+void erfact_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
+    const int tabled = n >= FIT_FROM && fit_serves(erfact_fit_for(p[0]), p);
+    (tabled ? erfact_tabled_fwd : erfact_general_fwd)(x, y, n, p, nt);
+}
+void erfact_limits(const float *p, float *out) { erfact_general_limits(p, out); }
+int erfact_substitutes(const float *p, float *lim) { return erfact_general_substitutes(p, lim); }
+void erfact_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want, double *sums,
+                int nt) {
+    const int tabled = n >= FIT_FROM && (FIT_SUMMANDS_TABLED || !want) && fit_serves(erfact_fit_for(p[0]), p);
+    (tabled ? erfact_tabled_bwd : erfact_general_bwd)(g, x, gx, n, p, want, sums, nt);
+}
 DEFINE_KERNEL(serf, 1)
 DEFINE_KERNEL(pserf_general, 1)
-DEFINE_FWD(pserf_tabled, 1, pserf_tabled_params, PSERF_NPV)
-DEFINE_BWD(pserf_tabled, 1, pserf_tabled_params, PSERF_NPV, 2)
-/* With AVX2 alone the backward's three tables take 21 gathers, which cost more than they save (this Xeon, ns
-   per 16 floats: 74 -> 86), so that backward keeps the formula where parameter gradients are asked for; its
-   one-table directions do pay (forward 56 -> 33). */
-#if defined(__AVX2__) && !defined(__AVX512F__)
-#define PSERF_SUMMANDS_TABLED 0
-#else
-#define PSERF_SUMMANDS_TABLED 1
-#endif
-/* Pserf from its run-time tables from PSERF_TABLE_FROM elements on (the fit's cost), else the formula. */
+DEFINE_FWD(pserf_tabled, 1, pserf_tabled_params, FIT_NPV)
+DEFINE_BWD(pserf_tabled, 1, pserf_tabled_params, FIT_NPV, 2)
+/* Pserf from its fitted tables from FIT_FROM elements on (the fit's cost), else the formula. */
 void pserf_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
-    (n >= PSERF_TABLE_FROM ? pserf_tabled_fwd : pserf_general_fwd)(x, y, n, p, nt);
+    const int tabled = n >= FIT_FROM && fit_serves(pserf_fit_for(p[0]), p);
+    (tabled ? pserf_tabled_fwd : pserf_general_fwd)(x, y, n, p, nt);
 }
 void pserf_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want, double *sums,
                int nt) {
-    const int tabled = n >= PSERF_TABLE_FROM && (PSERF_SUMMANDS_TABLED || !want);
+    const int tabled = n >= FIT_FROM && (FIT_SUMMANDS_TABLED || !want) && fit_serves(pserf_fit_for(p[0]), p);
     (tabled ? pserf_tabled_bwd : pserf_general_bwd)(g, x, gx, n, p, want, sums, nt);
 }
 void pserf_limits(const float *p, float *out) { pserf_general_limits(p, out); }
