@@ -614,7 +614,7 @@ FITTED = {  # (p, s) of the kernels whose tables are fitted at run time for p (k
     "pserf": [(1.0, 1.0), (0.7, 1.5), (2.0, -0.5), (-1.0, 1.0), (4.0, 1.0), (0.26, 1.0), (7.9, 2.0)],
     "erfact": [(0.75, 0.75), (-0.75, 0.75), (1e-3, 2.0), (5.0, -0.5), (1e4, 0.1), (-2.0, 0.5), (1e-30, 0.5)],
 }
-FIT_FROM = 32768  # kernels.c: smaller tensors take the formula (ErfAct's forward: its table ERFACT_H)
+FIT_FROM = 65536  # kernels.c: smaller tensors take the formula (ErfAct's forward: its table ERFACT_H)
 
 
 def _fitted_table(name: str, p: float) -> dict[str, float]:

@@ -8,8 +8,8 @@ lane's coefficients with one vector permute (AVX-512) or a gather. Tabulated her
   log-sum and an erf polynomial per direction). Their nearest complex singularities, where 1 + e^x = 0, lie
   pi from the real axis.
 * ErfAct's h(u) = erf(e^u): x·erf(alpha·e^(beta·x)) = sign(alpha)·x·h(beta·x + ln|alpha|) for any parameters,
-  so one table serves the forward (its backward needs h' to full relative precision where h' decays like
-  exp(-e^(2u)), which no such table holds, and keeps the formula).
+  so one table serves the forward of tensors too small for the tables kernels.c fits at run time (for
+  Pserf's gamma and ErfAct's alpha: "Tables fitted at run time" there), which also give ErfAct's backward.
 
 Outside each table's range the kernels use closed forms or the formula (see kernels.c).
 

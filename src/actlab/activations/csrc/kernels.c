@@ -895,13 +895,14 @@ INLINE void pserf_general_grad(vf g, vf x, const vf *P, vf *d) {
    precision: from the first interval where one misses FIT_SUMMAND_TOL (z_rel) a vector's summands take the
    formula, so that every summand keeps float32's relative precision. Beyond z_end G and D are sign(p) to
    float32 rounding. Vectors with a lane below the first interval take the formula, as do tensors under
-   FIT_FROM elements (a fit costs ~30 us; each calling thread keeps the last FIT_CACHED fits per kernel, so
-   that a layer's backward reuses its forward's). */
+   FIT_FROM elements (a fit costs 55-70 us, what the tables save on ~50k elements; each calling thread keeps
+   the last FIT_CACHED fits per kernel, so that a layer's backward reuses its forward's). ErfAct's G' also
+   decays like that; it is held as G'(centre)·exp(q(t)) instead, which keeps its relative precision. */
 #define FIT_DEG 6
 #define FIT_FNS 4
 #define FIT_TOL 3e-7           /* G and D: within 3e-7 of float64 (their tests: 4e-7) */
 #define FIT_SUMMAND_TOL 1e-6   /* the summand factors: the erfc-based kernels' 1e-6 */
-#define FIT_FROM 32768
+#define FIT_FROM 65536
 #define FIT_CACHED 4
 enum { FIT_G, FIT_D, FIT_DG, FIT_SCALE = 3 }; /* rows: G, D, G' (then any further summand factor) */
 typedef struct {
