@@ -543,6 +543,8 @@ def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags)
     check_serf_tables()  # their coefficients by a gather instead of AVX-512's permute
     check_erfact_table(exact_t="-march=x86-64" not in flags)
     check_fitted_tables(exact_t="-march=x86-64" not in flags)  # AVX2: gathers; the formula's summands
+    for spec in EIS_TABLED:
+        check_eis_table(spec, 4e-7 if "-march=x86-64" not in flags else 2e-6)
 
 
 @needs_c
@@ -761,8 +763,61 @@ def test_fitted_tables_are_fitted_again_after_others_pushed_them_out(name):
             assert torch.equal(got, want), p
 
 
+EIS_FIT_FROM = 4 * FIT_FROM  # kernels.c: EIS's tables from there on
+EIS_TABLED = {  # fixed EIS parameters its fitted tables serve (the others keep their kernels)
+    "eis2": True,
+    "eis(alpha=0.5, beta=1.0, gamma=0.25, delta=0.0, theta=2.0)": True,
+    "eis(alpha=1.0, beta=0.0, gamma=1e-6, delta=1e6, theta=1.0)": True,
+    "eis(alpha=0.5, beta=1.0, gamma=1.0, delta=0.5, theta=1.5)": True,
+    "eis(alpha=0.25, beta=2.0, gamma=3.0, delta=0.5, theta=0.5)": False,  # sqrt(2 + 3x²) vanishes at ±0.82i
+    "eis1": False,  # the check fails: the continuations of |x| + e^-x vanish at x = ∓0.567 (eis_abs)
+    "eis(alpha=1.0, beta=1e-20, gamma=3.0, delta=0.0, theta=2.0)": False,  # a near-kink (eis_root)
+}
+
+
+def _eis_table(params: tuple[torch.Tensor, ...]) -> dict[str, float]:
+    values, out = cpu_kernels.param_values(params), (ctypes.c_float * 5)()
+    cpu_kernels.library().eis_table_range(values, out)
+    return dict(zip(("usable", "z0", "w", "end"), list(out)[:4], strict=True))
+
+
+@needs_c
+@pytest.mark.parametrize("spec", EIS_TABLED)
+def test_eis_tables_are_exact_where_they_serve(spec):
+    check_eis_table(spec)
+
+
+def check_eis_table(spec: str, tight: float = 4e-7) -> None:
+    """Fixed EIS parameters at EIS_FIT_FROM elements or more: value and x-gradient (no parameter gradient
+    asked for) from the fitted tables against float64 on their range alone, within 4e-7 (the x-gradient
+    relative to its two terms; SSE2 without an FMA: 2e-6). Where the check fails the kernels of before
+    serve, bit for bit."""
+    module = get_act(spec)()
+    params = _kernel_params(module)
+    table = _eis_table(params)
+    assert table["usable"] == float(EIS_TABLED[spec]), table
+    x = torch.linspace(table["z0"], table["end"], EIS_FIT_FROM + 1)[:-1]
+    one = torch.ones_like(x)
+    y = cpu_kernels.forward("eis", x, params)
+    (gx,) = cpu_kernels.backward("eis", one, x, params, (True,) + (False,) * 5)[:1]
+    if EIS_TABLED[spec]:
+        p64 = [p.double() for p in params]
+        want = (AF.eis(x.double(), *p64), AF.eis_bwd(one.double(), x.double(), *p64)[0])
+        assert _relative_error(y, want[0]) < tight
+        assert _relative_error(gx, want[1], _terms_of_d(x, want)) < tight
+    else:  # chunks under EIS_FIT_FROM take the kernels of before
+        chunks = x.split(EIS_FIT_FROM // 2)
+        assert torch.equal(y, torch.cat([cpu_kernels.forward("eis", xc, params) for xc in chunks]))
+        parts = [
+            cpu_kernels.backward("eis", torch.ones_like(xc), xc, params, (True,) + (False,) * 5)[0]
+            for xc in chunks
+        ]
+        assert torch.equal(gx, torch.cat(parts))
+
+
 FITTED_SPECS = ["pserf", "pserf(gamma=2.0, delta=-0.5)", "pserf(gamma=-0.7, delta=1.5)", "erfact"]
 FITTED_SPECS += ["erfact(alpha=-2.0, beta=0.5)", "erfact(alpha=1e-3, beta=2.0)"]
+FITTED_SPECS += ["eis2", "eis(alpha=0.5, beta=1.0, gamma=0.25, delta=0.0, theta=2.0)"]
 
 
 @needs_c
@@ -771,7 +826,7 @@ def test_fitted_tables_equal_the_eager_reference_on_extreme_inputs(spec):
     """As test_c_kernel_equals_the_eager_reference, at a size the fitted tables serve (vectors of the extreme
     grid take the formula), and each parameter's gradient alone as among all."""
     module = get_act(spec)()
-    x = extreme_inputs(n_random=FIT_FROM)
+    x = extreme_inputs(n_random=EIS_FIT_FROM if module.kernel_name == "eis" else FIT_FROM)
     g = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
     y, grads = _grads(module, x, g, c=True)
     y_ref, grads_ref = _grads(module, x, g, c=False, fuse=False)
@@ -779,10 +834,12 @@ def test_fitted_tables_equal_the_eager_reference_on_extreme_inputs(spec):
     _assert_same_grads(grads, grads_ref, module, x, g)
     params, finite = _kernel_params(module), x[~x.isnan()].unsqueeze(0)
     g = g[:, : finite.numel()]
-    everything = cpu_kernels.backward(module.kernel_name, g, finite, params, (True, True, True))
-    for k in range(2):
-        alone = cpu_kernels.backward(module.kernel_name, g, finite, params, (True, k == 0, k == 1))
-        torch.testing.assert_close(alone[0], everything[0], rtol=0, atol=0, equal_nan=True)
+    n_params = len(params)
+    everything = cpu_kernels.backward(module.kernel_name, g, finite, params, (True,) * (1 + n_params))
+    for k in range(n_params):
+        needs = (True, *(j == k for j in range(n_params)))
+        alone = cpu_kernels.backward(module.kernel_name, g, finite, params, needs)
+        _assert_same(alone[0], everything[0])  # to rounding: each copy's own FMA contraction
         _assert_same(alone[1 + k], everything[1 + k], rtol=2e-5, atol=1e-5)
 
 

@@ -904,17 +904,19 @@ INLINE void pserf_general_grad(vf g, vf x, const vf *P, vf *d) {
 #define FIT_SUMMAND_TOL 1e-6   /* the summand factors: the erfc-based kernels' 1e-6 */
 #define FIT_FROM 65536
 #define FIT_CACHED 4
+#define FIT_KEYS 5             /* parameters a fit depends on, at most (EIS's five) */
 enum { FIT_G, FIT_D, FIT_DG, FIT_SCALE = 3 }; /* rows: G, D, G' (then any further summand factor) */
-typedef struct {
+typedef struct fitted_tables_s {
     float rows[FIT_FNS][FIT_DEG + 1][TABLE_N] __attribute__((aligned(64)));
-    float p;                   /* the parameter fitted for (compared bitwise) */
+    float key[FIT_KEYS];       /* the parameters fitted for (compared bitwise); key[0] is p */
+    int nkey;
     int usable;                /* G and D passed their check on every interval */
     int fns;                   /* rows in use: G, D, G' and fns - 3 more summand factors */
     int log_dg;                /* G' as rows[FIT_SCALE][0]·exp(rows[FIT_DG]'s polynomial), see erfact_make */
     float z0, w, z_end, z_rel; /* the first interval's start, the width, sign(p) from z_end; see above */
 } fitted_tables;
-/* f[0..fns) at z in double for parameter p: G, D, G' and the further summand factors. */
-typedef void (*exact_fn)(double z, double p, double *f);
+/* out[0..fns) at z in double for the parameters fit->key: G, D, G' and the further summand factors. */
+typedef void (*exact_fn)(double z, const fitted_tables *fit, double *out);
 
 /* The monomial coefficients c of the polynomial through (t_i, y_i), i < n: Newton's divided differences,
    then the Newton form multiplied out. */
@@ -949,13 +951,13 @@ static int fit_interval(fitted_tables *f, exact_fn exact, int j, int *rel_ok) {
     const double centre = f->z0 + (j + 0.5) * f->w;
     double t[FIT_DEG + 1], y[FIT_FNS][FIT_DEG + 1], c[FIT_DEG + 1], v[FIT_FNS] = {0.0}, dg_centre = 0.0;
     if (f->log_dg) {
-        exact(centre, f->p, v);
+        exact(centre, f, v);
         dg_centre = v[FIT_DG];
         f->rows[FIT_SCALE][0][j] = (float)dg_centre;
     }
     for (int i = 0; i < n; i++) {
         t[i] = 0.5 * f->w * cos(M_PI * (i + 0.5) / n);
-        exact(centre + t[i], f->p, v);
+        exact(centre + t[i], f, v);
         for (int q = 0; q < f->fns; q++) y[q][i] = v[q];
         if (f->log_dg) y[FIT_DG][i] = log(v[FIT_DG] / dg_centre);
     }
@@ -968,12 +970,12 @@ static int fit_interval(fitted_tables *f, exact_fn exact, int j, int *rel_ok) {
     *rel_ok = 1;
     for (int i = 0; i <= 8; i++) {
         const float tf = (float)(f->w * (i / 8.0 - 0.5));
-        exact(centre + tf, f->p, v);
+        exact(centre + tf, f, v);
         double err[FIT_FNS] = {0.0};
         for (int q = 0; q < f->fns; q++) err[q] = fabs(fitted_at(f->rows[q], j, tf) - v[q]);
         if (f->log_dg) /* the kernel's exp: within an ulp */
             err[FIT_DG] = fabs(f->rows[FIT_SCALE][0][j] * (float)exp(fitted_at(f->rows[FIT_DG], j, tf)) - v[FIT_DG]);
-        const double terms = fabs(v[FIT_G]) + fabs((centre + tf) * v[FIT_DG]);
+        const double terms = fabs(v[FIT_G]) + fabs(v[FIT_D] - v[FIT_G]); /* |G| + |z·G'| */
         ok &= err[FIT_G] <= FIT_TOL * fabs(v[FIT_G]) && err[FIT_D] <= FIT_TOL * terms;
         for (int q = FIT_DG; q < f->fns; q++) *rel_ok &= err[q] <= FIT_SUMMAND_TOL * fabs(v[q]);
     }
@@ -995,14 +997,15 @@ static void fit_tables(fitted_tables *f, exact_fn exact, double reach) {
 
 /* The fit for p from cache (one thread's, FIT_CACHED entries), made there by `make` if it is not among the
    last FIT_CACHED. */
-static const fitted_tables *fitted_for(fitted_tables *cache, int *filled, int *next, float p,
-                                       void (*make)(fitted_tables *, float)) {
+static const fitted_tables *fitted_for(fitted_tables *cache, int *filled, int *next, const float *key, int nkey,
+                                       void (*make)(fitted_tables *)) {
     for (int i = 0; i < *filled; i++)
-        if (memcmp(&cache[i].p, &p, sizeof p) == 0) return &cache[i];
+        if (cache[i].nkey == nkey && memcmp(cache[i].key, key, nkey * sizeof *key) == 0) return &cache[i];
     fitted_tables *f = &cache[*next];
     *next = (*next + 1) % FIT_CACHED, *filled += *filled < FIT_CACHED;
-    f->p = p, f->usable = 0, f->log_dg = 0, f->w = 1.0f, f->z0 = f->z_end = f->z_rel = INFINITY;
-    make(f, p);
+    memcpy(f->key, key, nkey * sizeof *key);
+    f->nkey = nkey, f->usable = 0, f->log_dg = 0, f->w = 1.0f, f->z0 = f->z_end = f->z_rel = INFINITY;
+    make(f);
     return f;
 }
 
@@ -1011,15 +1014,17 @@ static const fitted_tables *fitted_for(fitted_tables *cache, int *filled, int *n
 static int fit_serves(const fitted_tables *f, const float *p) { return f->usable && isfinite(p[1]); }
 
 /* The kernels' parameter vectors: P[0], P[1] the kernel's own (p and s), then the fit's z0, -z0/w, 1/w, w,
-   the first centre, z_end, z_rel, sign(p), 1/p and, in P[FIT_ADDRESS]'s first lanes, the fit's address. */
-enum { FIT_Z0 = 2, FIT_SHIFT, FIT_INV_W, FIT_W, FIT_CENTRE, FIT_Z_END, FIT_Z_REL, FIT_SIGN, FIT_INV_P, FIT_ADDRESS,
-       FIT_NPV };
+   the first centre, z_end, z_rel, sign(p), 1/p, the last interval's end and, in P[FIT_ADDRESS]'s first lanes,
+   the fit's address. */
+enum { FIT_Z0 = 2, FIT_SHIFT, FIT_INV_W, FIT_W, FIT_CENTRE, FIT_Z_END, FIT_Z_REL, FIT_SIGN, FIT_INV_P, FIT_Z_MAX,
+       FIT_ADDRESS, FIT_NPV };
 INLINE void fitted_params(const float *p, const fitted_tables *f, vf *P) {
     P[0] = splat(p[0]), P[1] = splat(p[1]);
     P[FIT_Z0] = splat(f->z0), P[FIT_SHIFT] = splat(-f->z0 / f->w), P[FIT_INV_W] = splat(1.0f / f->w);
     P[FIT_W] = splat(f->w), P[FIT_CENTRE] = splat(f->z0 + 0.5f * f->w);
     P[FIT_Z_END] = splat(f->z_end), P[FIT_Z_REL] = splat(f->z_rel);
     P[FIT_SIGN] = splat(copysignf(1.0f, p[0])), P[FIT_INV_P] = splat(1.0f / p[0]);
+    P[FIT_Z_MAX] = splat(f->z0 + TABLE_N * f->w);
     P[FIT_ADDRESS] = ZERO;
     memcpy(&P[FIT_ADDRESS], &f, sizeof f);
 }
@@ -1068,7 +1073,8 @@ INLINE vf fitted_poly(const vf *P, int q, vf t, vi idx) {
    wide (0.375 for |gamma| <= 1: the steepest part of G has a width of ~1/|gamma|) and end past z_end, where
    gamma·sp = 4.5; |gamma| outside [1/4, 8] takes the formula. */
 enum { PSERF_GG = FIT_DG + 1 };
-static void pserf_exact(double z, double gamma, double *f) {
+static void pserf_exact(double z, const fitted_tables *fit, double *f) {
+    const double gamma = fit->key[0];
     const double e = exp(-fabs(z)), s = fmax(z, 0.0) + log1p(e), sig = (z >= 0.0 ? 1.0 : e) / (1.0 + e);
     const double v = gamma * s, k = 1.1283791670955126 * exp(-v * v);
     f[FIT_G] = erf(v);
@@ -1076,8 +1082,8 @@ static void pserf_exact(double z, double gamma, double *f) {
     f[FIT_D] = f[FIT_G] + z * f[FIT_DG];
     f[PSERF_GG] = s * k;
 }
-static void pserf_make(fitted_tables *f, float gamma) {
-    const double a = fabs((double)gamma);
+static void pserf_make(fitted_tables *f) {
+    const double a = fabs((double)f->key[0]);
     if (!(a >= 0.25 && a <= 8.0)) return; /* NaN too */
     const double s_end = 4.5 / a;
     f->fns = 4;
@@ -1088,7 +1094,7 @@ static void pserf_make(fitted_tables *f, float gamma) {
 static const fitted_tables *pserf_fit_for(float gamma) {
     static _Thread_local fitted_tables cache[FIT_CACHED];
     static _Thread_local int filled = 0, next = 0;
-    return fitted_for(cache, &filled, &next, gamma, pserf_make);
+    return fitted_for(cache, &filled, &next, &gamma, 1, pserf_make);
 }
 INLINE void pserf_tabled_params(const float *p, vf *P) { fitted_params(p, pserf_fit_for(p[0]), P); }
 INLINE vf pserf_tabled_val(vf x, const vf *P) { FITTED_VAL(x, P, pserf_general_val); }
@@ -1118,13 +1124,14 @@ INLINE void pserf_tabled_grad(vf g, vf x, const vf *P, vf *d) {
    holds to relative precision (from w ~ 2.8 at this width), so it is G'(centre)·exp(q(t)) with q the
    polynomial of ln(G'/G'(centre)) (log_dg; |q| <= 9.2 there, so its rounding costs < 6e-7). alpha = 0 or
    not finite takes the formula. Smaller tensors' forward keeps the fixed table ERFACT_H. */
-static void erfact_exact(double z, double alpha, double *f) {
-    const double w = alpha * exp(z);
+static void erfact_exact(double z, const fitted_tables *fit, double *f) {
+    const double w = fit->key[0] * exp(z);
     f[FIT_G] = erf(w);
     f[FIT_DG] = w * 1.1283791670955126 * exp(-w * w);
     f[FIT_D] = f[FIT_G] + z * f[FIT_DG];
 }
-static void erfact_make(fitted_tables *f, float alpha) {
+static void erfact_make(fitted_tables *f) {
+    const float alpha = f->key[0];
     if (!(alpha != 0.0f && isfinite(alpha))) return;
     f->fns = 3, f->log_dg = 1;
     f->w = 0.1875f;
@@ -1134,7 +1141,7 @@ static void erfact_make(fitted_tables *f, float alpha) {
 static const fitted_tables *erfact_fit_for(float alpha) {
     static _Thread_local fitted_tables cache[FIT_CACHED];
     static _Thread_local int filled = 0, next = 0;
-    return fitted_for(cache, &filled, &next, alpha, erfact_make);
+    return fitted_for(cache, &filled, &next, &alpha, 1, erfact_make);
 }
 INLINE void erfact_tabled_params(const float *p, vf *P) { fitted_params(p, erfact_fit_for(p[0]), P); }
 INLINE vf erfact_tabled_val(vf x, const vf *P) { FITTED_VAL(x, P, erfact_formula_val); }
@@ -1828,7 +1835,97 @@ static const kernel_fns EIS_SIGMOID = KERNEL_FNS(eis_sigmoid), EIS_ROOT = KERNEL
 static const kernel_fns *eis_special(const float *p) {
     return eis_is_sigmoid(p) ? &EIS_SIGMOID : eis_is_root(p) ? &EIS_ROOT : eis_is_abs(p) ? &EIS_ABS : NULL;
 }
-DEFINE_DISPATCH(eis)
+
+/* EIS from tables fitted at run time for its five parameters (see "Tables fitted at run time"), x·G(x) and
+   D(x) = G + x·G' on [-7.5, 4.5) (0 an interval's end: with beta = 0, sqrt(gamma·x²) has a kink there),
+   from eis_lane's double formula; vectors with a lane outside take the formulas, whose tails are algebraic
+   (no constant beyond an end). The backward takes them only where no parameter gradient is asked for (the
+   presets, as the modules' learnable=False): five summand tables would cost what the formula does. The
+   check fails for EIS-1 (x·sp/(|x| + e^-x): each side's continuation of the denominator vanishes at
+   x = ∓0.567, too near the intervals at 0 even at half this width), which keeps eis_abs; EIS-3 keeps
+   eis_sigmoid, as fast (one exp). From EIS_FIT_FROM elements on: a fit that fails (a learnable EIS-1's each
+   step) costs ~50 us, a ninth of the formula's one-thread forward there. */
+#define EIS_FIT_FROM (4 * FIT_FROM)
+static void eis_exact(double x, const fitted_tables *fit, double *f) {
+    vf P[EIS_NPV];
+    double d[6];
+    eis_prepare(fit->key, P);
+    const double y = eis_lane(x, 1.0, P, d);
+    f[FIT_G] = x == 0.0 ? d[0] : y / x;
+    f[FIT_D] = d[0];
+}
+static void eis_make(fitted_tables *f) {
+    const float *p = f->key;
+    for (int k = 0; k < 5; k++)
+        if (!(p[k] >= 0.0f && isfinite(p[k]))) return; /* NaN too */
+    if (!(p[1] + p[3] > 0.0f)) return;
+    f->fns = 2;
+    f->w = 0.375f;
+    f->z_end = INFINITY;
+    fit_tables(f, eis_exact, 4.5);
+}
+static const fitted_tables *eis_fit_for(const float *p) {
+    static _Thread_local fitted_tables cache[FIT_CACHED];
+    static _Thread_local int filled = 0, next = 0;
+    return fitted_for(cache, &filled, &next, p, 5, eis_make);
+}
+/* The fit's block (scale 1) in P[0..FIT_NPV), eis_prepare's vectors after it for the formula. */
+#define EIS_TABLED_NPV (FIT_NPV + EIS_NPV)
+INLINE void eis_tabled_params(const float *p, vf *P) {
+    static const float unit[2] = {1.0f, 1.0f};
+    fitted_params(unit, eis_fit_for(p), P);
+    eis_prepare(p, P + FIT_NPV);
+}
+INLINE int eis_outside_table(vf x, const vf *P) { return any_less(x, P[FIT_Z0]) || any_less(P[FIT_Z_MAX], x); }
+INLINE vf eis_tabled_val(vf x, const vf *P) {
+    if (eis_outside_table(x, P)) return eis_general_val(x, P + FIT_NPV);
+    vi idx;
+    vf t = fitted_t(x, x, P, &idx);
+    return x * fitted_poly(P, FIT_G, t, idx);
+}
+INLINE void eis_tabled_grad(vf g, vf x, const vf *P, vf *d) {
+    if (eis_outside_table(x, P)) {
+        eis_general_grad(g, x, P + FIT_NPV, d);
+        return;
+    }
+    vi idx;
+    vf t = fitted_t(x, x, P, &idx);
+    d[0] = g * fitted_poly(P, FIT_D, t, idx);
+}
+DEFINE_FWD(eis_tabled, 1, eis_tabled_params, EIS_TABLED_NPV)
+DEFINE_BWD(eis_tabled, 1, eis_tabled_params, EIS_TABLED_NPV, 5)
+/* For the tests: whether EIS's tables serve parameters p, then z0, w and the last interval's end. */
+void eis_table_range(const float *p, float *out) {
+    const fitted_tables *f = eis_fit_for(p);
+    out[0] = (float)f->usable, out[1] = f->z0, out[2] = f->w, out[3] = f->z0 + TABLE_N * f->w;
+}
+/* As DEFINE_DISPATCH, but tensors of EIS_FIT_FROM elements or more take the fitted tables where they serve. */
+INLINE int eis_tables_serve(int64_t n, const float *p, const kernel_fns *special) {
+    return n >= EIS_FIT_FROM && special != &EIS_SIGMOID && eis_fit_for(p)->usable;
+}
+void eis_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
+    const kernel_fns *k = eis_special(p);
+    if (eis_tables_serve(n, p, k))
+        eis_tabled_fwd(x, y, n, p, nt);
+    else
+        (k ? k->fwd : eis_general_fwd)(x, y, n, p, nt);
+}
+void eis_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want, double *sums,
+             int nt) {
+    const kernel_fns *k = want ? NULL : eis_special(p);
+    if (!want && eis_tables_serve(n, p, k))
+        eis_tabled_bwd(g, x, gx, n, p, want, sums, nt);
+    else
+        (k ? k->bwd : eis_general_bwd)(g, x, gx, n, p, want, sums, nt);
+}
+void eis_limits(const float *p, float *out) {
+    const kernel_fns *k = eis_special(p);
+    (k ? k->limits : eis_general_limits)(p, out);
+}
+int eis_substitutes(const float *p, float *lim) {
+    const kernel_fns *k = eis_special(p);
+    return (k ? k->substitutes : eis_general_substitutes)(p, lim);
+}
 
 /* Bumped whenever a signature changes; the loader refuses a library built from other code. */
 int actlab_kernels_abi(void) { return 4; }
