@@ -1009,6 +1009,15 @@ static const fitted_tables *fitted_for(fitted_tables *cache, int *filled, int *n
     return f;
 }
 
+/* NAME##_fit_for(p): the fit for the parameters p[0..NKEY) from this thread's cache for NAME (made by
+   NAME##_make). */
+#define DEFINE_FIT_CACHE(NAME, NKEY)                                                                        \
+    static const fitted_tables *NAME##_fit_for(const float *key) {                                          \
+        static _Thread_local fitted_tables cache[FIT_CACHED];                                               \
+        static _Thread_local int filled = 0, next = 0;                                                      \
+        return fitted_for(cache, &filled, &next, key, NKEY, NAME##_make);                                   \
+    }
+
 /* Whether the fitted tables serve parameters p (p[0] fitted, the scale p[1] finite): the entry points take
    the formula's kernels otherwise. */
 static int fit_serves(const fitted_tables *f, const float *p) { return f->usable && isfinite(p[1]); }
@@ -1058,6 +1067,28 @@ INLINE vf fitted_poly(const vf *P, int q, vf t, vi idx) {
         return x * sel(z_ >= P[FIT_Z_END], P[FIT_SIGN], fitted_poly(P, FIT_G, t_, idx_));                  \
     } while (0)
 
+/* The backward's common part, declaring t and idx: FORMULA_GRAD where a lane is below z0; else D from the
+   tables into d[0], and the summands by FORMULA_GRAD where a lane is past z_rel (dead code where no parameter
+   gradient is asked for); otherwise the caller's summands from t and idx follow. */
+#define FITTED_GRAD_HEAD(g, x, P, d, FORMULA_GRAD, t, idx)                                                  \
+    vi idx;                                                                                                 \
+    vf t;                                                                                                   \
+    do {                                                                                                    \
+        vf z_ = P[1] * x;                                                                                   \
+        if (any_less(z_, P[FIT_Z0])) {                                                                      \
+            FORMULA_GRAD(g, x, P, d);                                                                       \
+            return;                                                                                         \
+        }                                                                                                   \
+        t = fitted_t(z_, x, P, &idx);                                                                       \
+        d[0] = g * sel(z_ >= P[FIT_Z_END], P[FIT_SIGN], fitted_poly(P, FIT_D, t, idx));                    \
+        if (any_less(P[FIT_Z_REL], z_)) {                                                                   \
+            vf e_[3];                                                                                       \
+            FORMULA_GRAD(g, x, P, e_);                                                                      \
+            d[1] = e_[1], d[2] = e_[2];                                                                     \
+            return;                                                                                         \
+        }                                                                                                   \
+    } while (0)
+
 /* Whether a kernel's fits pay in this build: with AVX2 alone the backward's tables take 7 gathers each,
    which cost more than they save where the parameter summands take two or three tables (this Xeon, ns per
    16 floats, Pserf: 74 -> 86), so that backward keeps the formula; the one-table directions do pay
@@ -1091,28 +1122,11 @@ static void pserf_make(fitted_tables *f) {
     f->z_end = (float)(s_end + log(-expm1(-s_end))); /* sp(z_end) = s_end */
     fit_tables(f, pserf_exact, f->z_end);
 }
-static const fitted_tables *pserf_fit_for(float gamma) {
-    static _Thread_local fitted_tables cache[FIT_CACHED];
-    static _Thread_local int filled = 0, next = 0;
-    return fitted_for(cache, &filled, &next, &gamma, 1, pserf_make);
-}
-INLINE void pserf_tabled_params(const float *p, vf *P) { fitted_params(p, pserf_fit_for(p[0]), P); }
+DEFINE_FIT_CACHE(pserf, 1)
+INLINE void pserf_tabled_params(const float *p, vf *P) { fitted_params(p, pserf_fit_for(p), P); }
 INLINE vf pserf_tabled_val(vf x, const vf *P) { FITTED_VAL(x, P, pserf_general_val); }
 INLINE void pserf_tabled_grad(vf g, vf x, const vf *P, vf *d) {
-    vf z = P[1] * x;
-    if (any_less(z, P[FIT_Z0])) {
-        pserf_general_grad(g, x, P, d);
-        return;
-    }
-    vi idx;
-    vf t = fitted_t(z, x, P, &idx);
-    d[0] = g * sel(z >= P[FIT_Z_END], P[FIT_SIGN], fitted_poly(P, FIT_D, t, idx));
-    if (any_less(P[FIT_Z_REL], z)) { /* dead code where no parameter gradient is asked for */
-        vf e[3];
-        pserf_general_grad(g, x, P, e);
-        d[1] = e[1], d[2] = e[2];
-        return;
-    }
+    FITTED_GRAD_HEAD(g, x, P, d, pserf_general_grad, t, idx);
     d[1] = (g * x) * fitted_poly(P, PSERF_GG, t, idx);
     d[2] = g * square_times(x * x, fitted_poly(P, FIT_DG, t, idx));
 }
@@ -1138,28 +1152,11 @@ static void erfact_make(fitted_tables *f) {
     f->z_end = (float)log(5.0 / fabs((double)alpha));
     fit_tables(f, erfact_exact, log(7.0 / fabs((double)alpha)));
 }
-static const fitted_tables *erfact_fit_for(float alpha) {
-    static _Thread_local fitted_tables cache[FIT_CACHED];
-    static _Thread_local int filled = 0, next = 0;
-    return fitted_for(cache, &filled, &next, &alpha, 1, erfact_make);
-}
-INLINE void erfact_tabled_params(const float *p, vf *P) { fitted_params(p, erfact_fit_for(p[0]), P); }
+DEFINE_FIT_CACHE(erfact, 1)
+INLINE void erfact_tabled_params(const float *p, vf *P) { fitted_params(p, erfact_fit_for(p), P); }
 INLINE vf erfact_tabled_val(vf x, const vf *P) { FITTED_VAL(x, P, erfact_formula_val); }
 INLINE void erfact_tabled_grad(vf g, vf x, const vf *P, vf *d) {
-    vf z = P[1] * x;
-    if (any_less(z, P[FIT_Z0])) {
-        erfact_general_grad(g, x, P, d);
-        return;
-    }
-    vi idx;
-    vf t = fitted_t(z, x, P, &idx);
-    d[0] = g * sel(z >= P[FIT_Z_END], P[FIT_SIGN], fitted_poly(P, FIT_D, t, idx));
-    if (any_less(P[FIT_Z_REL], z)) { /* dead code where no parameter gradient is asked for */
-        vf e[3];
-        erfact_general_grad(g, x, P, e);
-        d[1] = e[1], d[2] = e[2];
-        return;
-    }
+    FITTED_GRAD_HEAD(g, x, P, d, erfact_general_grad, t, idx);
     vf dg = table_coef(fit_of(P)->rows[FIT_SCALE][0], idx) * exp_core(fitted_poly(P, FIT_DG, t, idx));
     d[1] = (g * x) * (dg * P[FIT_INV_P]);
     d[2] = g * square_times(x * x, dg);
@@ -1167,7 +1164,7 @@ INLINE void erfact_tabled_grad(vf g, vf x, const vf *P, vf *d) {
 
 /* For the tests: whether the kernel's tables serve parameter p, then z0, w, z_end and z_rel. */
 void fitted_table_range(int erfact, const float *p, float *out) {
-    const fitted_tables *f = erfact ? erfact_fit_for(p[0]) : pserf_fit_for(p[0]);
+    const fitted_tables *f = erfact ? erfact_fit_for(p) : pserf_fit_for(p);
     out[0] = (float)f->usable, out[1] = f->z0, out[2] = f->w, out[3] = f->z_end, out[4] = f->z_rel;
 }
 
@@ -1436,14 +1433,14 @@ DEFINE_FWD(erfact_tabled, 1, erfact_tabled_params, FIT_NPV)
 DEFINE_BWD(erfact_tabled, 1, erfact_tabled_params, FIT_NPV, 2)
 /* ErfAct from its fitted tables from FIT_FROM elements on, else from ERFACT_H (forward) and the formula. */
 void erfact_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
-    const int tabled = n >= FIT_FROM && fit_serves(erfact_fit_for(p[0]), p);
+    const int tabled = n >= FIT_FROM && fit_serves(erfact_fit_for(p), p);
     (tabled ? erfact_tabled_fwd : erfact_general_fwd)(x, y, n, p, nt);
 }
 void erfact_limits(const float *p, float *out) { erfact_general_limits(p, out); }
 int erfact_substitutes(const float *p, float *lim) { return erfact_general_substitutes(p, lim); }
 void erfact_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want, double *sums,
                 int nt) {
-    const int tabled = n >= FIT_FROM && (FIT_SUMMANDS_TABLED || !want) && fit_serves(erfact_fit_for(p[0]), p);
+    const int tabled = n >= FIT_FROM && (FIT_SUMMANDS_TABLED || !want) && fit_serves(erfact_fit_for(p), p);
     (tabled ? erfact_tabled_bwd : erfact_general_bwd)(g, x, gx, n, p, want, sums, nt);
 }
 DEFINE_KERNEL(serf, 1)
@@ -1452,12 +1449,12 @@ DEFINE_FWD(pserf_tabled, 1, pserf_tabled_params, FIT_NPV)
 DEFINE_BWD(pserf_tabled, 1, pserf_tabled_params, FIT_NPV, 2)
 /* Pserf from its fitted tables from FIT_FROM elements on (the fit's cost), else the formula. */
 void pserf_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
-    const int tabled = n >= FIT_FROM && fit_serves(pserf_fit_for(p[0]), p);
+    const int tabled = n >= FIT_FROM && fit_serves(pserf_fit_for(p), p);
     (tabled ? pserf_tabled_fwd : pserf_general_fwd)(x, y, n, p, nt);
 }
 void pserf_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want, double *sums,
                int nt) {
-    const int tabled = n >= FIT_FROM && (FIT_SUMMANDS_TABLED || !want) && fit_serves(pserf_fit_for(p[0]), p);
+    const int tabled = n >= FIT_FROM && (FIT_SUMMANDS_TABLED || !want) && fit_serves(pserf_fit_for(p), p);
     (tabled ? pserf_tabled_bwd : pserf_general_bwd)(g, x, gx, n, p, want, sums, nt);
 }
 void pserf_limits(const float *p, float *out) { pserf_general_limits(p, out); }
@@ -1864,11 +1861,7 @@ static void eis_make(fitted_tables *f) {
     f->z_end = INFINITY;
     fit_tables(f, eis_exact, 4.5);
 }
-static const fitted_tables *eis_fit_for(const float *p) {
-    static _Thread_local fitted_tables cache[FIT_CACHED];
-    static _Thread_local int filled = 0, next = 0;
-    return fitted_for(cache, &filled, &next, p, 5, eis_make);
-}
+DEFINE_FIT_CACHE(eis, 5)
 /* The fit's block (scale 1) in P[0..FIT_NPV), eis_prepare's vectors after it for the formula. */
 #define EIS_TABLED_NPV (FIT_NPV + EIS_NPV)
 INLINE void eis_tabled_params(const float *p, vf *P) {
