@@ -714,12 +714,15 @@ def test_fitted_tables_keep_each_parameter_summand_exact(name, p, s):
 
 @needs_c
 def test_the_formula_serves_where_the_fitted_tables_do_not():
-    """Pserf's |gamma| outside [1/4, 8] (or not finite), ErfAct's alpha 0 or not finite, the scale not
+    """Pserf's |gamma| outside [1/4, 8] (or not finite), ErfAct's |alpha| outside [1e-30, 1e30], the scale not
     finite, or a tensor under FIT_FROM elements: the formula's results bit for bit (elementwise, so chunks
     of the formula's size give them; ErfAct's forward: its table ERFACT_H's)."""
     x = torch.cat([torch.randn(3 * FIT_FROM) * 4, torch.tensor([1e30, -1e30, 0.0, math.nan])])
     g = torch.linspace(-1, 1, x.numel())
-    outside = {"pserf": [0.2, 8.5, 0.0, -0.24, math.inf, math.nan], "erfact": [0.0, math.inf, math.nan]}
+    outside = {
+        "pserf": [0.2, 8.5, 0.0, -0.24, math.inf, math.nan],
+        "erfact": [0.0, 1e-35, -2e30, math.inf, math.nan],
+    }
     for name, ps in outside.items():
         for p in ps:
             assert _fitted_table(name, p)["usable"] == 0.0, (name, p)

@@ -1136,8 +1136,8 @@ INLINE void pserf_tabled_grad(vf g, vf x, const vf *P, vf *d) {
    intervals are 0.1875 wide (where D keeps its precision at the steep end) and reach |w| = 7, past z_end,
    where |w| = 5 (z_end·G' < 1e-9 there for any float alpha). G' decays like exp(-w²), which no polynomial
    holds to relative precision (from w ~ 2.8 at this width), so it is G'(centre)·exp(q(t)) with q the
-   polynomial of ln(G'/G'(centre)) (log_dg; |q| <= 9.2 there, so its rounding costs < 6e-7). alpha = 0 or
-   not finite takes the formula. Smaller tensors' forward keeps the fixed table ERFACT_H. */
+   polynomial of ln(G'/G'(centre)) (log_dg; |q| <= 9.2 there, so its rounding costs < 6e-7). |alpha| outside
+   [1e-30, 1e30] (or not finite) takes the formula. Smaller tensors' forward keeps the fixed table ERFACT_H. */
 static void erfact_exact(double z, const fitted_tables *fit, double *f) {
     const double w = fit->key[0] * exp(z);
     f[FIT_G] = erf(w);
@@ -1145,12 +1145,12 @@ static void erfact_exact(double z, const fitted_tables *fit, double *f) {
     f[FIT_D] = f[FIT_G] + z * f[FIT_DG];
 }
 static void erfact_make(fitted_tables *f) {
-    const float alpha = f->key[0];
-    if (!(alpha != 0.0f && isfinite(alpha))) return;
+    const double a = fabs((double)f->key[0]);
+    if (!(a >= 1e-30 && a <= 1e30)) return; /* NaN too; 1/alpha, the alpha summand's factor, stays normal */
     f->fns = 3, f->log_dg = 1;
     f->w = 0.1875f;
-    f->z_end = (float)log(5.0 / fabs((double)alpha));
-    fit_tables(f, erfact_exact, log(7.0 / fabs((double)alpha)));
+    f->z_end = (float)log(5.0 / a);
+    fit_tables(f, erfact_exact, log(7.0 / a));
 }
 DEFINE_FIT_CACHE(erfact, 1)
 INLINE void erfact_tabled_params(const float *p, vf *P) { fitted_params(p, erfact_fit_for(p), P); }
