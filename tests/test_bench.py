@@ -87,6 +87,28 @@ def test_paired_timer_alternates_its_passes():
     assert calls[0] == "ref" and switches == 2 * bench.TIMING_PASSES - 1  # ref, fn, ref, fn, ref, fn
 
 
+def test_cuda_timings_wait_for_the_device(monkeypatch):
+    """On CUDA the clock synchronizes first (a bare host clock times the launches alone); CPU clocks don't."""
+    waits: list[int] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: waits.append(1))
+    before = bench._clock(bench.BenchConfig(device="cuda"))()
+    assert waits == [1] and bench._clock(bench.BenchConfig(device="cuda"))() >= before
+    bench._clock(bench.BenchConfig())()
+    bench._clock(bench.BenchConfig(timer="process"))()
+    assert waits == [1, 1]
+
+
+def test_process_timer_is_refused_on_cuda():
+    with pytest.raises(SystemExit, match="--timer wall on cuda"):
+        bench.main(["--device", "cuda", "--timer", "process"])
+
+
+def test_progress_goes_to_stderr(capsys):
+    assert bench.main([*TINY, "--acts", "silu", "--impls", "actlab", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["rows"] and "bench: silu actlab: first call" in err
+
+
 def test_model_bench_with_a_registered_model(capsys):
     pytest.importorskip("actlab.models")
     out = _json(

@@ -242,10 +242,23 @@ class Row:
 TIMING_PASSES = 3  # medians per number; the smallest is reported
 
 
+def _clock(cfg: BenchConfig) -> Callable[[], float]:
+    """The timer's clock. On CUDA it waits for the device first: a bare host clock would time the launches
+    alone (torch's Timer synchronizes only with its own default clock, which we replace)."""
+    if str(cfg.device).startswith("cuda"):
+
+        def synchronized() -> float:
+            torch.cuda.synchronize()
+            return time.perf_counter()
+
+        return synchronized
+    return time.process_time if cfg.timer == "process" else time.perf_counter
+
+
 def _timer(fn: Callable[[], Any], cfg: BenchConfig) -> float:
     """Median seconds per call of ``fn``: the smallest of three medians, each over a third of the time budget,
     so that a burst of load on a shared machine (seconds long, here) does not become the result."""
-    clock = time.process_time if cfg.timer == "process" else time.perf_counter
+    clock = _clock(cfg)
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads(), timer=clock)
     budget = REPEATS[cfg.repeats] / TIMING_PASSES
     return min(timer.blocked_autorange(min_run_time=budget).median for _ in range(TIMING_PASSES))
@@ -255,7 +268,7 @@ def _paired_passes(
     fn: Callable[[], Any], ref: Callable[[], Any], cfg: BenchConfig
 ) -> tuple[list[float], list[float]]:
     """Median seconds per call of ``fn`` and of ``ref`` in each of TIMING_PASSES alternating passes."""
-    clock = time.process_time if cfg.timer == "process" else time.perf_counter
+    clock = _clock(cfg)
     timers = [
         benchmark.Timer(stmt="fn()", globals={"fn": f}, num_threads=torch.get_num_threads(), timer=clock)
         for f in (fn, ref)
@@ -338,6 +351,11 @@ def measure(
     return row
 
 
+def _progress(line: str) -> None:
+    """One line per measurement on stderr, so a long bench shows where it is (stdout holds the result)."""
+    print(f"bench: {line}", file=sys.stderr, flush=True)
+
+
 def add_bandwidth(row: Row, numel: int, elem_size: int, roof: dict[str, float]) -> None:
     """GB/s moved (forward 2, forward+backward 5 tensors of the input's size) and ratio to copy."""
     row.fwd_gbs = 2 * numel * elem_size / (row.fwd_ms * 1e-3) / 1e9
@@ -357,6 +375,7 @@ def bench_activations(cfg: BenchConfig) -> tuple[dict[str, float], list[Row]]:
     for act in cfg.acts:
         for impl, fn in implementations(act, cfg.impls, cfg.device).items():
             row = measure(act, impl, fn, x, cfg, silu_step)
+            _progress(f"{act} {impl}: first call {row.first_call_s:.2f} s {row.error}".rstrip())
             if not row.error:
                 add_bandwidth(row, x.numel(), x.element_size(), roof)
             rows.append(row)
@@ -700,6 +719,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         acts = tuple(a for a in list_acts() if a not in ("identity", "rrelu"))
     shape = args.shape or ((args.size,) if args.size else BenchConfig.shape)
     impls = tuple(args.impls) if args.impls else BenchConfig.impls
+    if args.device == "cuda" and args.timer == "process":
+        raise SystemExit("actlab bench: --timer process counts host CPU time; use --timer wall on cuda")
     return BenchConfig(
         acts,
         shape,
