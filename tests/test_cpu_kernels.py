@@ -553,8 +553,10 @@ def test_serf_tables_are_exact_at_their_ends_and_in_between():
 
 
 def test_the_tables_are_what_the_fitting_script_makes(monkeypatch):
-    """kernels.c's tables are tools/fit_tables.py's output (to float32 rounding: lstsq may differ in the last
-    bit across BLAS builds), and that output is exact to 1e-7 relative against mpmath."""
+    """kernels.c's tables are tools/fit_tables.py's output, both exact to 1e-7 relative against mpmath.
+    lstsq differs across BLAS and numpy builds in the last bits, which float32 rounding can move by an ulp
+    (or more in a tiny high-order coefficient): so each coefficient's term at the interval's end, c·(w/2)^k,
+    must match within 1e-6 of the interval's largest term."""
     path = Path(__file__).resolve().parents[1] / "tools" / "fit_tables.py"
     spec = importlib.util.spec_from_file_location("fit_tables", path)
     fit = importlib.util.module_from_spec(spec)
@@ -569,8 +571,11 @@ def test_the_tables_are_what_the_fitting_script_makes(monkeypatch):
         body = text[text.index(f"float {table.name}[") :].split("= {", 1)[1].split("};", 1)[0]
         numbers = body.replace("{", " ").replace("}", " ").replace("f", " ").split(",")
         written = np.array([float(v) for v in numbers]).reshape(coef.shape)
-        np.testing.assert_allclose(written, coef, rtol=1e-6, atol=1e-12)
+        reach = (table.w / 2) ** np.arange(coef.shape[0])[:, None]
+        largest = np.abs(coef * reach).max(axis=0)
+        assert np.all(np.abs(written - coef) * reach <= 1e-6 * largest), table.name
         assert fit.worst(table, coef, per_interval=40) < 1e-7, table.name
+        assert fit.worst(table, written, per_interval=40) < 1e-7, table.name
 
 
 @needs_c
