@@ -401,6 +401,44 @@ def test_set_fused_validates_and_use_fused_restores():
     assert "min_numel" in fused.describe()
 
 
+@pytest.fixture
+def reference_formulas_static_shapes():
+    """The GPU experiment's variant (``ENV_FORMULAS``): reference formulas, compiled for the size met."""
+    fused.set_fused(formulas="reference", dynamic=False)
+    yield
+    fused.set_fused(formulas="fast", dynamic=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "spec, dtype",
+    [("smu", torch.float32), ("mish", torch.float32), ("swish(learnable=True)", torch.bfloat16)],
+)
+def test_reference_formulas_and_static_shapes(spec, dtype, reference_formulas_static_shapes):
+    """The variant computes what the fast one does (mish's limits then come from the limits kernel)."""
+    assert "reference formulas, static shapes first" in fused.describe()
+    assert not fused.fused_kernel(KERNELS["mish"]).own_limits
+    _check(
+        spec,
+        dtype,
+        rtol=1e-5 if dtype == torch.float32 else 8e-3,
+        atol=1e-6 if dtype == torch.float32 else 1e-5,
+    )
+
+
+def test_formulas_and_dynamic_settings_validate():
+    assert fused.fused_kernel(KERNELS["mish"]).own_limits and "formulas" not in fused.describe()
+    with pytest.raises(ValueError, match="formulas must be one of fast, reference, got 'exact'"):
+        fused.set_fused(formulas="exact")
+    code = "import actlab.activations.fused as f; print(f._SETTINGS.formulas, f._SETTINGS.dynamic)"
+    env = {"ACTLAB_FUSED_FORMULAS": "Reference", "ACTLAB_FUSED_DYNAMIC": "0", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["reference", "False"]
+    env["ACTLAB_FUSED_DYNAMIC"] = "maybe"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "ACTLAB_FUSED_DYNAMIC='maybe' is not one of 1, 0" in out.stderr
+
+
 def test_env_var_turns_it_off():
     code = "import actlab.activations.fused as f; print(f.fused_enabled(), f.min_numel())"
     env = {"ACTLAB_FUSED": "0", "ACTLAB_FUSED_MIN_NUMEL": "123", "PATH": ""}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One call on a lent GPU machine: the CUDA tests, then `actlab bench` on CUDA in float32 and bfloat16.
-# Usage there: bash tools/cuda_check.sh [STAGE...]  (stages: env tests fp32 rest bf16 model; default: all).
+# Usage there: bash tools/cuda_check.sh [STAGE...]  (env tests fp32 bf16 rest variants model; default: all
+# but variants).
 # Each stage has its own time limit, so a slow one cannot eat the others; logs and JSON go to $OUT
 # (or /tmp/cuda_check). Wheels for packages missing there (pytorch-optimizer, mnist1d) are read from .whl/.
 set -u
@@ -59,12 +60,19 @@ for stage in $STAGES; do
 print(' '.join(a for a in list_acts() if a not in sys.argv[1:] + ['identity', 'rrelu']))" $DEFAULT)
         bench rest 90 --dtype float32 --acts $rest --impls actlab native
         ;;
+    variants)  # the fused kernels' experiments (fused.ENV_FORMULAS, ENV_DYNAMIC) on the slow backward rows
+        some="gelu swish(learnable=True) smu smu1 tanhexp erfact logish"
+        for v in "fast 1" "reference 1" "fast 0" "reference 0"; do
+            set -- $v
+            ACTLAB_FUSED_FORMULAS=$1 ACTLAB_FUSED_DYNAMIC=$2 bench "variant-$1-$2" 70 --acts $some --impls actlab
+        done
+        ;;
     model)
         start=$SECONDS
         timeout 40 python3 -m actlab.bench --device "$DEVICE" --model cnn4 --repeats small >"$OUT/model.txt" 2>&1
         echo "== model rc=$? in $((SECONDS - start)) s"
         tail -8 "$OUT/model.txt"
         ;;
-    *) echo "unknown stage $stage (env tests fp32 bf16 rest model)" && exit 2 ;;
+    *) echo "unknown stage $stage (env tests fp32 bf16 rest variants model)" && exit 2 ;;
     esac
 done

@@ -52,26 +52,55 @@ if TYPE_CHECKING:
 ENV_ENABLE = "ACTLAB_FUSED"  # "0" turns the fused path off
 ENV_MIN_NUMEL = "ACTLAB_FUSED_MIN_NUMEL"  # smallest tensor (elements) worth a compiled kernel (C: any)
 DEFAULT_MIN_NUMEL = 1 << 15  # below this eager dispatch costs about what the compiled call does
+# Experiments for the GPU (docs/performance.md, CUDA): the compiled kernels' float32 formulas, "fast"
+# (FAST_FP32, made for inductor's C++, which lacks vectorised erfc and tanh) or "reference" (the library's
+# own formulas, whose erf, erfc and tanh Triton takes from CUDA's libdevice); and whether they are compiled
+# for any size ("1", one graph per shape family) or first for the size met (torch's default, "0").
+ENV_FORMULAS = "ACTLAB_FUSED_FORMULAS"
+FORMULAS = ("fast", "reference")
+ENV_DYNAMIC = "ACTLAB_FUSED_DYNAMIC"
+
+
+def _env_choice(name: str, default: str, valid: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip().lower()
+    if value not in valid:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(valid)}")
+    return value
 
 
 @dataclass
 class _Settings:
     enabled: bool = os.environ.get(ENV_ENABLE, "1").strip().lower() not in ("0", "false", "off", "no")
     min_numel: int = int(os.environ.get(ENV_MIN_NUMEL, DEFAULT_MIN_NUMEL))
+    formulas: str = field(default_factory=lambda: _env_choice(ENV_FORMULAS, "fast", FORMULAS))
+    dynamic: bool = field(default_factory=lambda: _env_choice(ENV_DYNAMIC, "1", ("1", "0")) == "1")
     failed: dict[tuple[str, str], str] = field(default_factory=dict)  # (kernel, device) → error
 
 
 _SETTINGS = _Settings()
 
 
-def set_fused(enabled: bool | None = None, min_numel: int | None = None) -> None:
-    """Switch the fused path on or off and/or set the smallest tensor it is used for."""
+def set_fused(
+    enabled: bool | None = None,
+    min_numel: int | None = None,
+    formulas: str | None = None,
+    dynamic: bool | None = None,
+) -> None:
+    """Switch the fused path on or off, set the smallest tensor it is used for, and (experiments, see
+    ``ENV_FORMULAS``) the compiled kernels' float32 formulas and shape dynamism; the last two forget what
+    was compiled."""
     if enabled is not None:
         _SETTINGS.enabled = bool(enabled)
     if min_numel is not None:
         if min_numel < 0:
             raise ValueError(f"min_numel must be >= 0, got {min_numel}")
         _SETTINGS.min_numel = int(min_numel)
+    if formulas is not None and formulas not in FORMULAS:
+        raise ValueError(f"formulas must be one of {', '.join(FORMULAS)}, got {formulas!r}")
+    changed = (formulas or _SETTINGS.formulas, _SETTINGS.dynamic if dynamic is None else bool(dynamic))
+    if changed != (_SETTINGS.formulas, _SETTINGS.dynamic):
+        _SETTINGS.formulas, _SETTINGS.dynamic = changed
+        reset()
 
 
 def fused_enabled() -> bool:
@@ -539,7 +568,8 @@ _INDUCTOR_OPTIONS = {"cpp.enable_floating_point_contract_flag": "fast"}
 
 def _compile(fn: Callable) -> Callable:
     """``torch.compile`` for one shape family per graph; a seam the tests replace to force failures."""
-    return torch.compile(fn, dynamic=True, fullgraph=True, options=_INDUCTOR_OPTIONS)
+    dynamic = True if _SETTINGS.dynamic else None
+    return torch.compile(fn, dynamic=dynamic, fullgraph=True, options=_INDUCTOR_OPTIONS)
 
 
 class FusedKernel:
@@ -550,9 +580,10 @@ class FusedKernel:
 
         self.kernel = kernel
         ref_fwd, ref_bwd = kernel.forward, kernel.backward
-        fast_fwd, fast_bwd = FAST_FP32.get(kernel.name, (ref_fwd, ref_bwd))
+        fast = _SETTINGS.formulas == "fast"
+        fast_fwd, fast_bwd = FAST_FP32.get(kernel.name, (ref_fwd, ref_bwd)) if fast else (ref_fwd, ref_bwd)
 
-        self.own_limits = own_limits = kernel.name in OWN_LIMITS
+        self.own_limits = own_limits = fast and kernel.name in OWN_LIMITS
 
         def forward(x: Tensor, lim_neg: Tensor, lim_pos: Tensor, *params: Tensor) -> Tensor:
             fwd = fast_fwd if x.dtype != torch.float64 else ref_fwd
@@ -815,14 +846,19 @@ def describe() -> str:
     """One line for reports: whether fused kernels are on, their threshold and any failures."""
     state = "on" if _SETTINGS.enabled else f"off ({ENV_ENABLE}=0 or set_fused(False))"
     failed = "; failed: " + ", ".join(f"{k}/{d}" for k, d in _SETTINGS.failed) if _SETTINGS.failed else ""
-    return f"fused kernels {state}, min_numel {_SETTINGS.min_numel}{failed}; {cpu_kernels.status()}"
+    variant = "" if _SETTINGS.formulas == "fast" else f", {_SETTINGS.formulas} formulas"
+    variant += "" if _SETTINGS.dynamic else ", static shapes first"
+    return f"fused kernels {state}, min_numel {_SETTINGS.min_numel}{variant}{failed}; {cpu_kernels.status()}"
 
 
 __all__ = [
     "DEFAULT_MIN_NUMEL",
+    "ENV_DYNAMIC",
     "ENV_ENABLE",
+    "ENV_FORMULAS",
     "ENV_MIN_NUMEL",
     "FAST_FP32",
+    "FORMULAS",
     "OWN_LIMITS",
     "FusedKernel",
     "autograd_op",
