@@ -777,8 +777,9 @@ EIS_TABLED = {  # fixed EIS parameters its fitted tables serve (the others keep 
     "eis(alpha=0.5, beta=1.0, gamma=0.25, delta=0.0, theta=2.0)": True,
     "eis(alpha=1.0, beta=0.0, gamma=1e-6, delta=1e6, theta=1.0)": True,
     "eis(alpha=0.5, beta=1.0, gamma=1.0, delta=0.5, theta=1.5)": True,
-    "eis(alpha=0.25, beta=2.0, gamma=3.0, delta=0.5, theta=0.5)": False,  # sqrt(2 + 3x²) vanishes at ±0.82i
-    "eis1": False,  # the check fails: the continuations of |x| + e^-x vanish at x = ∓0.567 (eis_abs)
+    # as 1/G on narrower intervals: sqrt(2 + 3x²) vanishes at ±0.82i
+    "eis(alpha=0.25, beta=2.0, gamma=3.0, delta=0.5, theta=0.5)": True,
+    "eis1": True,  # as 1/G: the continuations of |x| + e^-x vanish at x = ∓0.567, next to the kink
     "eis(alpha=1.0, beta=1e-20, gamma=3.0, delta=0.0, theta=2.0)": False,  # a near-kink (eis_root)
 }
 
@@ -786,33 +787,37 @@ EIS_TABLED = {  # fixed EIS parameters its fitted tables serve (the others keep 
 def _eis_table(params: tuple[torch.Tensor, ...]) -> dict[str, float]:
     values, out = cpu_kernels.param_values(params), (ctypes.c_float * 5)()
     cpu_kernels.library().eis_table_range(values, out)
-    return dict(zip(("usable", "z0", "w", "end"), list(out)[:4], strict=True))
+    return dict(zip(("usable", "z0", "w", "end", "reciprocal"), out, strict=True))
 
 
 @needs_c
 @pytest.mark.parametrize("spec", EIS_TABLED)
 def test_eis_tables_are_exact_where_they_serve(spec):
+    """The tables serve where EIS_TABLED says (in this build: another build's check, with its own
+    rounding, may decide a borderline set otherwise; check_eis_table tests whichever serves)."""
+    assert _eis_table(_kernel_params(get_act(spec)()))["usable"] == float(EIS_TABLED[spec])
     check_eis_table(spec)
 
 
 def check_eis_table(spec: str, tight: float = 4e-7) -> None:
     """Fixed EIS parameters at EIS_FIT_FROM elements or more: value and x-gradient (no parameter gradient
     asked for) from the fitted tables against float64 on their range alone, within 4e-7 (the x-gradient
-    relative to its two terms; SSE2 without an FMA: 2e-6). Where the check fails the kernels of before
-    serve, bit for bit."""
+    relative to its two terms; SSE2 without an FMA: 2e-6). EIS-1's tables hold R = 1/G and D·R²: its
+    x-gradient N·r² near 1, where float32's ulp is 1.2e-7, within 7e-7. Where the check fails the kernels
+    of before serve, bit for bit."""
     module = get_act(spec)()
     params = _kernel_params(module)
     table = _eis_table(params)
-    assert table["usable"] == float(EIS_TABLED[spec]), table
     x = torch.linspace(table["z0"], table["end"], EIS_FIT_FROM + 1)[:-1]
     one = torch.ones_like(x)
     y = cpu_kernels.forward("eis", x, params)
     (gx,) = cpu_kernels.backward("eis", one, x, params, (True,) + (False,) * 5)[:1]
-    if EIS_TABLED[spec]:
+    if table["usable"]:
         p64 = [p.double() for p in params]
         want = (AF.eis(x.double(), *p64), AF.eis_bwd(one.double(), x.double(), *p64)[0])
         assert _relative_error(y, want[0]) < tight
-        assert _relative_error(gx, want[1], _terms_of_d(x, want)) < tight
+        bound = max(tight, 7e-7) if table["reciprocal"] else tight
+        assert _relative_error(gx, want[1], _terms_of_d(x, want)) < bound
     else:  # chunks under EIS_FIT_FROM take the kernels of before
         chunks = x.split(EIS_FIT_FROM // 2)
         assert torch.equal(y, torch.cat([cpu_kernels.forward("eis", xc, params) for xc in chunks]))

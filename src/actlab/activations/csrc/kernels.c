@@ -902,6 +902,7 @@ INLINE void pserf_general_grad(vf g, vf x, const vf *P, vf *d) {
 #define FIT_FNS 4
 #define FIT_TOL 3e-7           /* G and D: within 3e-7 of float64 (their tests: 4e-7) */
 #define FIT_SUMMAND_TOL 1e-6   /* the summand factors: the erfc-based kernels' 1e-6 */
+#define FIT_RECIPROCAL_D_TOL 6e-7 /* D = N·r² from R ~ 1, where float32's ulp is 1.2e-7 (tests: 7e-7) */
 #define FIT_FROM 65536
 #define FIT_CACHED 4
 #define FIT_KEYS 5             /* parameters a fit depends on, at most (EIS's five) */
@@ -913,6 +914,7 @@ typedef struct fitted_tables_s {
     int usable;                /* G and D passed their check on every interval */
     int fns;                   /* rows in use: G, D, G' and fns - 3 more summand factors */
     int log_dg;                /* G' as rows[FIT_SCALE][0]·exp(rows[FIT_DG]'s polynomial), see erfact_make */
+    int reciprocal;            /* rows[FIT_G] hold R = 1/G and rows[FIT_D] D·R², see eis_make */
     float z0, w, z_end, z_rel; /* the first interval's start, the width, sign(p) from z_end; see above */
 } fitted_tables;
 /* out[0..fns) at z in double for the parameters fit->key: G, D, G' and the further summand factors. */
@@ -960,6 +962,7 @@ static int fit_interval(fitted_tables *f, exact_fn exact, int j, int *rel_ok) {
         exact(centre + t[i], f, v);
         for (int q = 0; q < f->fns; q++) y[q][i] = v[q];
         if (f->log_dg) y[FIT_DG][i] = log(v[FIT_DG] / dg_centre);
+        if (f->reciprocal) y[FIT_G][i] = 1.0 / v[FIT_G], y[FIT_D][i] = v[FIT_D] / (v[FIT_G] * v[FIT_G]);
     }
     for (int q = 0; q < f->fns; q++) {
         interpolate(t, y[q], n, c);
@@ -973,10 +976,16 @@ static int fit_interval(fitted_tables *f, exact_fn exact, int j, int *rel_ok) {
         exact(centre + tf, f, v);
         double err[FIT_FNS] = {0.0};
         for (int q = 0; q < f->fns; q++) err[q] = fabs(fitted_at(f->rows[q], j, tf) - v[q]);
+        if (f->reciprocal) { /* as the kernel: r = 1/R, G = r, D = N·r² */
+            const float r = 1.0f / fitted_at(f->rows[FIT_G], j, tf);
+            err[FIT_G] = fabs(r - v[FIT_G]);
+            err[FIT_D] = fabs(fitted_at(f->rows[FIT_D], j, tf) * r * r - v[FIT_D]);
+        }
         if (f->log_dg) /* the kernel's exp: within an ulp */
             err[FIT_DG] = fabs(f->rows[FIT_SCALE][0][j] * (float)exp(fitted_at(f->rows[FIT_DG], j, tf)) - v[FIT_DG]);
         const double terms = fabs(v[FIT_G]) + fabs(v[FIT_D] - v[FIT_G]); /* |G| + |z·G'| */
-        ok &= err[FIT_G] <= FIT_TOL * fabs(v[FIT_G]) && err[FIT_D] <= FIT_TOL * terms;
+        const double d_tol = f->reciprocal ? FIT_RECIPROCAL_D_TOL : FIT_TOL;
+        ok &= err[FIT_G] <= FIT_TOL * fabs(v[FIT_G]) && err[FIT_D] <= d_tol * terms;
         for (int q = FIT_DG; q < f->fns; q++) *rel_ok &= err[q] <= FIT_SUMMAND_TOL * fabs(v[q]);
     }
     return ok;
@@ -1004,7 +1013,8 @@ static const fitted_tables *fitted_for(fitted_tables *cache, int *filled, int *n
     fitted_tables *f = &cache[*next];
     *next = (*next + 1) % FIT_CACHED, *filled += *filled < FIT_CACHED;
     memcpy(f->key, key, nkey * sizeof *key);
-    f->nkey = nkey, f->usable = 0, f->log_dg = 0, f->w = 1.0f, f->z0 = f->z_end = f->z_rel = INFINITY;
+    f->nkey = nkey, f->usable = 0, f->log_dg = f->reciprocal = 0, f->w = 1.0f;
+    f->z0 = f->z_end = f->z_rel = INFINITY;
     make(f);
     return f;
 }
@@ -1837,11 +1847,12 @@ static const kernel_fns *eis_special(const float *p) {
    D(x) = G + x·G' on [-7.5, 4.5) (0 an interval's end: with beta = 0, sqrt(gamma·x²) has a kink there),
    from eis_lane's double formula; vectors with a lane outside take the formulas, whose tails are algebraic
    (no constant beyond an end). The backward takes them only where no parameter gradient is asked for (the
-   presets, as the modules' learnable=False): five summand tables would cost what the formula does. The
-   check fails for EIS-1 (x·sp/(|x| + e^-x): each side's continuation of the denominator vanishes at
-   x = ∓0.567, too near the intervals at 0 even at half this width), which keeps eis_abs; EIS-3 keeps
-   eis_sigmoid, as fast (one exp). From EIS_FIT_FROM elements on: a fit that fails (a learnable EIS-1's each
-   step) costs ~50 us, a ninth of the formula's one-thread forward there. */
+   presets, as the modules' learnable=False): five summand tables would cost what the formula does. Where
+   the check fails (EIS-1, x·sp/(|x| + e^-x): each side's continuation of the denominator vanishes at
+   x = ∓0.567, too near the intervals at 0 even at half this width), eis_make fits the reciprocal 1/G on
+   [-6.25, 3.75) instead (eis_tabled_rcp_*: one more reciprocal, a third to half under eis_abs); EIS-3 keeps
+   eis_sigmoid, as fast (one exp). From EIS_FIT_FROM elements on: a fit that fails both ways (a learnable
+   EIS's each step) costs ~100 us, under a quarter of the formula's one-thread forward there. */
 #define EIS_FIT_FROM (4 * FIT_FROM)
 static void eis_exact(double x, const fitted_tables *fit, double *f) {
     vf P[EIS_NPV];
@@ -1860,6 +1871,12 @@ static void eis_make(fitted_tables *f) {
     f->w = 0.375f;
     f->z_end = INFINITY;
     fit_tables(f, eis_exact, 4.5);
+    if (f->usable) return;
+    /* else R = 1/G and N = D·R² = R - x·R' (G > 0 here): EIS-1's G = sp/(|x| + e^-x) has each side's
+       continuation of the denominator vanish at x = ∓0.567, too near the intervals at 0, where R is smooth;
+       at 5/6 the width, for the rounding of N·r·r */
+    f->reciprocal = 1, f->w = 0.3125f;
+    fit_tables(f, eis_exact, 3.75);
 }
 DEFINE_FIT_CACHE(eis, 5)
 /* The fit's block (scale 1) in P[0..FIT_NPV), eis_prepare's vectors after it for the formula. */
@@ -1885,12 +1902,31 @@ INLINE void eis_tabled_grad(vf g, vf x, const vf *P, vf *d) {
     vf t = fitted_t(x, x, P, &idx);
     d[0] = g * fitted_poly(P, FIT_D, t, idx);
 }
+/* The same from the reciprocal tables R = 1/G and N = D·R² (eis_make): G = 1/R, D = N/R². */
+INLINE vf eis_tabled_rcp_val(vf x, const vf *P) {
+    if (eis_outside_table(x, P)) return eis_general_val(x, P + FIT_NPV);
+    vi idx;
+    vf t = fitted_t(x, x, P, &idx);
+    return x * recip(fitted_poly(P, FIT_G, t, idx));
+}
+INLINE void eis_tabled_rcp_grad(vf g, vf x, const vf *P, vf *d) {
+    if (eis_outside_table(x, P)) {
+        eis_general_grad(g, x, P + FIT_NPV, d);
+        return;
+    }
+    vi idx;
+    vf t = fitted_t(x, x, P, &idx), r = recip(fitted_poly(P, FIT_G, t, idx));
+    d[0] = g * (fitted_poly(P, FIT_D, t, idx) * r * r);
+}
 DEFINE_FWD(eis_tabled, 1, eis_tabled_params, EIS_TABLED_NPV)
 DEFINE_BWD(eis_tabled, 1, eis_tabled_params, EIS_TABLED_NPV, 5)
+DEFINE_FWD(eis_tabled_rcp, 1, eis_tabled_params, EIS_TABLED_NPV)
+DEFINE_BWD(eis_tabled_rcp, 1, eis_tabled_params, EIS_TABLED_NPV, 5)
 /* For the tests: whether EIS's tables serve parameters p, then z0, w and the last interval's end. */
 void eis_table_range(const float *p, float *out) {
     const fitted_tables *f = eis_fit_for(p);
     out[0] = (float)f->usable, out[1] = f->z0, out[2] = f->w, out[3] = f->z0 + TABLE_N * f->w;
+    out[4] = (float)f->reciprocal;
 }
 /* As DEFINE_DISPATCH, but tensors of EIS_FIT_FROM elements or more take the fitted tables where they serve. */
 INLINE int eis_tables_serve(int64_t n, const float *p, const kernel_fns *special) {
@@ -1899,7 +1935,7 @@ INLINE int eis_tables_serve(int64_t n, const float *p, const kernel_fns *special
 void eis_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
     const kernel_fns *k = eis_special(p);
     if (eis_tables_serve(n, p, k))
-        eis_tabled_fwd(x, y, n, p, nt);
+        (eis_fit_for(p)->reciprocal ? eis_tabled_rcp_fwd : eis_tabled_fwd)(x, y, n, p, nt);
     else
         (k ? k->fwd : eis_general_fwd)(x, y, n, p, nt);
 }
@@ -1907,7 +1943,7 @@ void eis_bwd(const float *g, const float *x, float *gx, int64_t n, const float *
              int nt) {
     const kernel_fns *k = want ? NULL : eis_special(p);
     if (!want && eis_tables_serve(n, p, k))
-        eis_tabled_bwd(g, x, gx, n, p, want, sums, nt);
+        (eis_fit_for(p)->reciprocal ? eis_tabled_rcp_bwd : eis_tabled_bwd)(g, x, gx, n, p, want, sums, nt);
     else
         (k ? k->bwd : eis_general_bwd)(g, x, gx, n, p, want, sums, nt);
 }
