@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One call on a lent GPU machine: the CUDA tests, then `actlab bench` on CUDA in float32 and bfloat16.
-# Usage there: bash tools/cuda_check.sh [STAGE...]  (env tests fp32 bf16 rest variants model; default: all
-# but variants).
+# Usage there: bash tools/cuda_check.sh [STAGE...]  (env tests fp32 bf16 rest variants profile model;
+# default: all but variants and profile).
 # Each stage has its own time limit, so a slow one cannot eat the others; logs and JSON go to $OUT
 # (or /tmp/cuda_check). Wheels for packages missing there (pytorch-optimizer, mnist1d) are read from .whl/.
 set -u
@@ -67,12 +67,19 @@ print(' '.join(a for a in list_acts() if a not in sys.argv[1:] + ['identity', 'r
             ACTLAB_FUSED_FORMULAS=$1 ACTLAB_FUSED_DYNAMIC=$2 bench "variant-$1-$2" 70 --acts $some --impls actlab
         done
         ;;
+    profile)  # the kernels one forward+backward launches, and each one's time
+        start=$SECONDS
+        timeout 90 python3 tools/cuda_profile.py --device "$DEVICE" gelu "swish(learnable=True)" smu \
+            >"$OUT/profile.txt" 2>&1
+        echo "== profile rc=$? in $((SECONDS - start)) s"
+        grep -E "^==|Self CUDA time total|triton_|void at::" "$OUT/profile.txt" | cut -c1-160 | head -40
+        ;;
     model)
         start=$SECONDS
         timeout 40 python3 -m actlab.bench --device "$DEVICE" --model cnn4 --repeats small >"$OUT/model.txt" 2>&1
         echo "== model rc=$? in $((SECONDS - start)) s"
         tail -8 "$OUT/model.txt"
         ;;
-    *) echo "unknown stage $stage (env tests fp32 bf16 rest variants model)" && exit 2 ;;
+    *) echo "unknown stage $stage (env tests fp32 bf16 rest variants profile model)" && exit 2 ;;
     esac
 done
