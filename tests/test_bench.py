@@ -6,6 +6,10 @@ import argparse
 import itertools
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -176,3 +180,20 @@ def test_ratio_to_the_native_op_cancels_a_drift_of_the_machine_between_rows():
     assert ratios[("mish", "native")] == (1.0, 1.0)
     vs_silu, vs_native = ratios[("smu", "actlab")]
     assert vs_silu == 1.5 and math.isnan(vs_native)  # no native SMU
+
+
+def test_device_scripts_run_here(tmp_path):
+    """tools/cuda_profile.py and tools/cuda_check.sh (made for a lent GPU) run on the CPU as a dry run."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "DEVICE": "cpu", "SHAPE": "4096", "OUT": str(tmp_path)}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    prof = subprocess.run(
+        [sys.executable, "tools/cuda_profile.py", "--device", "cpu", "--numel", "4096", "silu"],
+        cwd=root, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "== silu: 5 steps of 4096 elements" in prof.stdout
+    check = subprocess.run(
+        ["bash", "tools/cuda_check.sh", "bf16"], cwd=root, env=env, capture_output=True, text=True, check=True
+    )
+    assert "== bench bf16 rc=0" in check.stdout and "mish" in check.stdout, check.stdout
+    assert json.loads((tmp_path / "bf16.json").read_text())["config"]["dtype"] == "bfloat16"

@@ -7,7 +7,7 @@
 set -u
 OUT=${OUT:-/tmp/cuda_check}
 mkdir -p "$OUT"
-if compgen -G ".whl/*.whl" >/dev/null; then
+if ! python3 -c "import pytorch_optimizer, mnist1d" 2>/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
 export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1
