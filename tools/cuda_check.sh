@@ -54,7 +54,7 @@ for stage in $STAGES; do
         grep -E "passed|failed|error|FAILED|ERROR" "$OUT/tests.log" | tail -25
         ;;
     fp32) bench fp32 130 --dtype float32 --acts $DEFAULT --impls actlab native compiled ;;
-    bf16) bench bf16 90 --dtype bfloat16 --acts $DEFAULT --impls actlab native ;;
+    bf16) bench bf16 150 --dtype bfloat16 --acts $DEFAULT --impls actlab native ;;
     rest)
         rest=$(python3 -c "from actlab.activations import list_acts; import sys
 print(' '.join(a for a in list_acts() if a not in sys.argv[1:] + ['identity', 'rrelu']))" $DEFAULT)
