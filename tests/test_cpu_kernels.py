@@ -543,8 +543,8 @@ def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags)
     check_serf_tables()  # their coefficients by a gather instead of AVX-512's permute
     check_erfact_table(exact_t="-march=x86-64" not in flags)
     check_fitted_tables(exact_t="-march=x86-64" not in flags)  # AVX2: gathers; the formula's summands
-    for spec in EIS_TABLED:
-        check_eis_table(spec, 4e-7 if "-march=x86-64" not in flags else 2e-6)
+    for spec in FIXED_TABLED:
+        check_fixed_table(spec, 4e-7 if "-march=x86-64" not in flags else 2e-6)
 
 
 @needs_c
@@ -771,8 +771,10 @@ def test_fitted_tables_are_fitted_again_after_others_pushed_them_out(name):
             assert torch.equal(got, want), p
 
 
-EIS_FIT_FROM = 4 * FIT_FROM  # kernels.c: EIS's tables from there on
-EIS_TABLED = {  # fixed EIS parameters its fitted tables serve (the others keep their kernels)
+FIXED_FIT_FROM = (
+    4 * FIT_FROM
+)  # kernels.c: the fixed-parameter tables (EIS, TanhSoft, Logish, TanhExp) from here
+FIXED_TABLED = {  # fixed parameters whose fitted tables serve (the others keep their kernels)
     "eis2": True,
     "eis(alpha=0.5, beta=1.0, gamma=0.25, delta=0.0, theta=2.0)": True,
     "eis(alpha=1.0, beta=0.0, gamma=1e-6, delta=1e6, theta=1.0)": True,
@@ -781,56 +783,68 @@ EIS_TABLED = {  # fixed EIS parameters its fitted tables serve (the others keep 
     "eis(alpha=0.25, beta=2.0, gamma=3.0, delta=0.5, theta=0.5)": True,
     "eis1": True,  # as 1/G: the continuations of |x| + e^-x vanish at x = ∓0.567, next to the kink
     "eis(alpha=1.0, beta=1e-20, gamma=3.0, delta=0.0, theta=2.0)": False,  # a near-kink (eis_root)
+    "tanhsoft": True,
+    "tanhsoft1": True,
+    "tanhsoft2": True,
+    "tanhsoft(alpha=0.5, beta=0.6, gamma=1.0, delta=1.0)": False,  # f(0) = tanh(0.6)·ln 2: G = f/x has a pole
+    "tanhsoft(alpha=1.0, beta=0.0, gamma=1.0, delta=0.0)": False,  # G = tanh(x) crosses 0: no relative fit
+    "logish": True,
+    "logish(alpha=2.0, beta=0.5)": True,
+    "tanhexp": True,
 }
 
 
-def _eis_table(params: tuple[torch.Tensor, ...]) -> dict[str, float]:
+def _fixed_table(kernel: str, params: tuple[torch.Tensor, ...]) -> dict[str, float]:
     values, out = cpu_kernels.param_values(params), (ctypes.c_float * 5)()
-    cpu_kernels.library().eis_table_range(values, out)
+    getattr(cpu_kernels.library(), f"{kernel}_table_range")(values, out)
     return dict(zip(("usable", "z0", "w", "end", "reciprocal"), out, strict=True))
 
 
 @needs_c
-@pytest.mark.parametrize("spec", EIS_TABLED)
-def test_eis_tables_are_exact_where_they_serve(spec):
-    """The tables serve where EIS_TABLED says (in this build: another build's check, with its own
-    rounding, may decide a borderline set otherwise; check_eis_table tests whichever serves)."""
-    assert _eis_table(_kernel_params(get_act(spec)()))["usable"] == float(EIS_TABLED[spec])
-    check_eis_table(spec)
+@pytest.mark.parametrize("spec", FIXED_TABLED)
+def test_fixed_tables_are_exact_where_they_serve(spec):
+    """The tables serve where FIXED_TABLED says (in this build: another build's check, with its own
+    rounding, may decide a borderline set otherwise; check_fixed_table tests whichever serves)."""
+    module = get_act(spec)()
+    assert _fixed_table(module.kernel_name, _kernel_params(module))["usable"] == float(FIXED_TABLED[spec])
+    check_fixed_table(spec)
 
 
-def check_eis_table(spec: str, tight: float = 4e-7) -> None:
-    """Fixed EIS parameters at EIS_FIT_FROM elements or more: value and x-gradient (no parameter gradient
+def check_fixed_table(spec: str, tight: float = 4e-7) -> None:
+    """Fixed parameters at FIXED_FIT_FROM elements or more: value and x-gradient (no parameter gradient
     asked for) from the fitted tables against float64 on their range alone, within 4e-7 (the x-gradient
     relative to its two terms; SSE2 without an FMA: 2e-6). EIS-1's tables hold R = 1/G and D·R²: its
     x-gradient N·r² near 1, where float32's ulp is 1.2e-7, within 7e-7. Where the check fails the kernels
     of before serve, bit for bit."""
     module = get_act(spec)()
-    params = _kernel_params(module)
-    table = _eis_table(params)
-    x = torch.linspace(table["z0"], table["end"], EIS_FIT_FROM + 1)[:-1]
+    name, params = module.kernel_name, _kernel_params(module)
+    table, needs = _fixed_table(name, params), (True,) + (False,) * len(params)
+    lo, hi = (table["z0"], table["end"]) if math.isfinite(table["z0"]) else (-7.5, 4.5)  # no fit made
+    x = torch.linspace(lo, hi, FIXED_FIT_FROM + 1)[:-1]
     one = torch.ones_like(x)
-    y = cpu_kernels.forward("eis", x, params)
-    (gx,) = cpu_kernels.backward("eis", one, x, params, (True,) + (False,) * 5)[:1]
+    y = cpu_kernels.forward(name, x, params)
+    gx = cpu_kernels.backward(name, one, x, params, needs)[0]
     if table["usable"]:
         p64 = [p.double() for p in params]
-        want = (AF.eis(x.double(), *p64), AF.eis_bwd(one.double(), x.double(), *p64)[0])
+        want = (
+            getattr(AF, name)(x.double(), *p64),
+            getattr(AF, f"{name}_bwd")(one.double(), x.double(), *p64)[0],
+        )
         assert _relative_error(y, want[0]) < tight
         bound = max(tight, 7e-7) if table["reciprocal"] else tight
         assert _relative_error(gx, want[1], _terms_of_d(x, want)) < bound
-    else:  # chunks under EIS_FIT_FROM take the kernels of before
-        chunks = x.split(EIS_FIT_FROM // 2)
-        assert torch.equal(y, torch.cat([cpu_kernels.forward("eis", xc, params) for xc in chunks]))
-        parts = [
-            cpu_kernels.backward("eis", torch.ones_like(xc), xc, params, (True,) + (False,) * 5)[0]
-            for xc in chunks
-        ]
+    else:  # chunks under FIXED_FIT_FROM take the kernels of before
+        chunks = x.split(FIXED_FIT_FROM // 2)
+        assert torch.equal(y, torch.cat([cpu_kernels.forward(name, xc, params) for xc in chunks]))
+        parts = [cpu_kernels.backward(name, torch.ones_like(xc), xc, params, needs)[0] for xc in chunks]
         assert torch.equal(gx, torch.cat(parts))
 
 
 FITTED_SPECS = ["pserf", "pserf(gamma=2.0, delta=-0.5)", "pserf(gamma=-0.7, delta=1.5)", "erfact"]
 FITTED_SPECS += ["erfact(alpha=-2.0, beta=0.5)", "erfact(alpha=1e-3, beta=2.0)"]
-FITTED_SPECS += ["eis2", "eis(alpha=0.5, beta=1.0, gamma=0.25, delta=0.0, theta=2.0)"]
+FITTED_SPECS += ["eis2", "eis(alpha=0.5, beta=1.0, gamma=0.25, delta=0.0, theta=2.0)", "eis1"]
+FITTED_SPECS += ["tanhsoft", "tanhsoft1", "logish(alpha=2.0, beta=0.5)", "tanhexp"]
+FIXED_KERNELS = ("eis", "tanhsoft", "logish", "tanhexp")
 
 
 @needs_c
@@ -839,7 +853,7 @@ def test_fitted_tables_equal_the_eager_reference_on_extreme_inputs(spec):
     """As test_c_kernel_equals_the_eager_reference, at a size the fitted tables serve (vectors of the extreme
     grid take the formula), and each parameter's gradient alone as among all."""
     module = get_act(spec)()
-    x = extreme_inputs(n_random=EIS_FIT_FROM if module.kernel_name == "eis" else FIT_FROM)
+    x = extreme_inputs(n_random=FIXED_FIT_FROM if module.kernel_name in FIXED_KERNELS else FIT_FROM)
     g = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
     y, grads = _grads(module, x, g, c=True)
     y_ref, grads_ref = _grads(module, x, g, c=False, fuse=False)

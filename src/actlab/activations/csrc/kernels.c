@@ -1371,21 +1371,21 @@ typedef struct {
 /* NAME's entry points where NAME##_special(p) names a simpler kernel that computes NAME for parameters p
    (or gives NULL): those take it (the backward only where no parameter gradient is asked for: the special
    kernels give dL/dx alone), the rest NAME##_general's. */
-#define DEFINE_DISPATCH(NAME)                                                                               \
-    void NAME##_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {                         \
+#define DEFINE_DISPATCH(NAME, ENTRY)                                                                        \
+    void ENTRY##_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {                        \
         const kernel_fns *k = NAME##_special(p);                                                            \
         (k ? k->fwd : NAME##_general_fwd)(x, y, n, p, nt);                                                  \
     }                                                                                                       \
-    void NAME##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,       \
-                    double *sums, int nt) {                                                                 \
+    void ENTRY##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,      \
+                     double *sums, int nt) {                                                                \
         const kernel_fns *k = want ? NULL : NAME##_special(p);                                              \
         (k ? k->bwd : NAME##_general_bwd)(g, x, gx, n, p, want, sums, nt);                                  \
     }                                                                                                       \
-    void NAME##_limits(const float *p, float *out) {                                                        \
+    void ENTRY##_limits(const float *p, float *out) {                                                       \
         const kernel_fns *k = NAME##_special(p);                                                            \
         (k ? k->limits : NAME##_general_limits)(p, out);                                                    \
     }                                                                                                       \
-    int NAME##_substitutes(const float *p, float *lim) {                                                    \
+    int ENTRY##_substitutes(const float *p, float *lim) {                                                   \
         const kernel_fns *k = NAME##_special(p);                                                            \
         return (k ? k->substitutes : NAME##_general_substitutes)(p, lim);                                   \
     }
@@ -1403,8 +1403,13 @@ DEFINE_KERNEL(smu, 1)
 DEFINE_KERNEL(smooth_max_erf, 1)
 DEFINE_KERNEL(smu1, 1)
 DEFINE_KERNEL(smooth_max_sqrt, 1)
-DEFINE_KERNEL(logish, 1)
-DEFINE_KERNEL(tanhexp, 1)
+/* Logish's and TanhExp's formula kernels; their entry points take fitted tables too (after EIS's). */
+#define logish_formula_val logish_val
+#define logish_formula_grad logish_grad
+#define tanhexp_formula_val tanhexp_val
+#define tanhexp_formula_grad tanhexp_grad
+DEFINE_KERNEL(logish_formula, 1)
+DEFINE_KERNEL(tanhexp_formula, 1)
 DEFINE_KERNEL(tanhsoft_general, 1)
 DEFINE_FWD(tanhsoft_exp, 1, tanhsoft_exp_params, SCALAR_NPV)
 DEFINE_BWD(tanhsoft_exp, 1, tanhsoft_exp_params, SCALAR_NPV, 1)
@@ -1415,7 +1420,7 @@ static const kernel_fns TANHSOFT_EXP = KERNEL_FNS(tanhsoft_exp),
 static const kernel_fns *tanhsoft_special(const float *p) {
     return tanhsoft_is_exp(p) ? &TANHSOFT_EXP : tanhsoft_is_softplus(p) ? &TANHSOFT_SOFTPLUS : NULL;
 }
-DEFINE_DISPATCH(tanhsoft)
+DEFINE_DISPATCH(tanhsoft, tanhsoft_formula) /* the entry points, with fitted tables, after EIS's */
 /* ErfAct's PREP for its tabled forward: ln|alpha| = P[4] + P[6] (P[4] a multiple of 2^-10) and sign(alpha) in
    P[5], which is 0 where the forward takes the formula (alpha = 0 or non-finite parameters). */
 #define ERFACT_NPV 7
@@ -1851,9 +1856,9 @@ static const kernel_fns *eis_special(const float *p) {
    the check fails (EIS-1, x·sp/(|x| + e^-x): each side's continuation of the denominator vanishes at
    x = ∓0.567, too near the intervals at 0 even at half this width), eis_make fits the reciprocal 1/G on
    [-6.25, 3.75) instead (eis_tabled_rcp_*: one more reciprocal, a third to half under eis_abs); EIS-3 keeps
-   eis_sigmoid, as fast (one exp). From EIS_FIT_FROM elements on: a fit that fails both ways (a learnable
+   eis_sigmoid, as fast (one exp). From FIXED_FIT_FROM elements on: a fit that fails both ways (a learnable
    EIS's each step) costs ~100 us, under a quarter of the formula's one-thread forward there. */
-#define EIS_FIT_FROM (4 * FIT_FROM)
+#define FIXED_FIT_FROM (4 * FIT_FROM)
 static void eis_exact(double x, const fitted_tables *fit, double *f) {
     vf P[EIS_NPV];
     double d[6];
@@ -1878,39 +1883,68 @@ static void eis_make(fitted_tables *f) {
     f->reciprocal = 1, f->w = 0.3125f;
     fit_tables(f, eis_exact, 3.75);
 }
-DEFINE_FIT_CACHE(eis, 5)
-/* The fit's block (scale 1) in P[0..FIT_NPV), eis_prepare's vectors after it for the formula. */
-#define EIS_TABLED_NPV (FIT_NPV + EIS_NPV)
-INLINE void eis_tabled_params(const float *p, vf *P) {
-    static const float unit[2] = {1.0f, 1.0f};
-    fitted_params(unit, eis_fit_for(p), P);
-    eis_prepare(p, P + FIT_NPV);
-}
-INLINE int eis_outside_table(vf x, const vf *P) { return any_less(x, P[FIT_Z0]) || any_less(P[FIT_Z_MAX], x); }
-INLINE vf eis_tabled_val(vf x, const vf *P) {
-    if (eis_outside_table(x, P)) return eis_general_val(x, P + FIT_NPV);
-    vi idx;
-    vf t = fitted_t(x, x, P, &idx);
-    return x * fitted_poly(P, FIT_G, t, idx);
-}
-INLINE void eis_tabled_grad(vf g, vf x, const vf *P, vf *d) {
-    if (eis_outside_table(x, P)) {
-        eis_general_grad(g, x, P + FIT_NPV, d);
-        return;
+/* Tables of G = f(x)/x and D = f'(x) on [-7.5, 4.5) for a kernel's fixed parameters, fitted at run time by
+   NAME##_make into NAME##_fit_for's cache (NKEY parameters); f(x) = x·G(x). FORMULA##_val and _grad (parameters
+   from FORMULA_PREP, FORMULA_NPV vectors, after the fit's block) serve vectors with a lane outside; the
+   entry points (NAME##_fwd, _bwd) choose between NAME##_tabled_* and the formula's kernels by
+   fixed_tables_serve. The tables give no parameter gradient: their backward runs where none is asked for. */
+#define DEFINE_FIXED_TABLES(NAME, NKEY, FORMULA, FORMULA_PREP, FORMULA_NPV, NPAR)                          \
+    DEFINE_FIT_CACHE(NAME, NKEY)                                                                            \
+    INLINE void NAME##_tabled_params(const float *p, vf *P) {                                               \
+        static const float unit[2] = {1.0f, 1.0f};                                                          \
+        fitted_params(unit, NAME##_fit_for(p), P);                                                          \
+        FORMULA_PREP(p, P + FIT_NPV);                                                                       \
+    }                                                                                                       \
+    INLINE vf NAME##_tabled_val(vf x, const vf *P) {                                                        \
+        if (outside_fixed_table(x, P)) return FORMULA##_val(x, P + FIT_NPV);                                \
+        vi idx;                                                                                             \
+        vf t = fitted_t(x, x, P, &idx);                                                                     \
+        return x * fitted_poly(P, FIT_G, t, idx);                                                           \
+    }                                                                                                       \
+    INLINE void NAME##_tabled_grad(vf g, vf x, const vf *P, vf *d) {                                        \
+        if (outside_fixed_table(x, P)) {                                                                    \
+            FORMULA##_grad(g, x, P + FIT_NPV, d);                                                           \
+            return;                                                                                         \
+        }                                                                                                   \
+        vi idx;                                                                                             \
+        vf t = fitted_t(x, x, P, &idx);                                                                     \
+        d[0] = g * fitted_poly(P, FIT_D, t, idx);                                                           \
+    }                                                                                                       \
+    DEFINE_FWD(NAME##_tabled, 1, NAME##_tabled_params, FIT_NPV + FORMULA_NPV)                               \
+    DEFINE_BWD(NAME##_tabled, 1, NAME##_tabled_params, FIT_NPV + FORMULA_NPV, NPAR)                         \
+    /* For the tests: whether the tables serve parameters p, z0, w, the last interval's end, reciprocal. */ \
+    void NAME##_table_range(const float *p, float *out) {                                                   \
+        const fitted_tables *f = NAME##_fit_for(p);                                                         \
+        out[0] = (float)f->usable, out[1] = f->z0, out[2] = f->w, out[3] = f->z0 + TABLE_N * f->w;          \
+        out[4] = (float)f->reciprocal;                                                                      \
     }
-    vi idx;
-    vf t = fitted_t(x, x, P, &idx);
-    d[0] = g * fitted_poly(P, FIT_D, t, idx);
-}
+INLINE int outside_fixed_table(vf x, const vf *P) { return any_less(x, P[FIT_Z0]) || any_less(P[FIT_Z_MAX], x); }
+/* Whether NAME's fixed tables serve a call of n elements: from FIXED_FIT_FROM on, where a fit that fails (a
+   learnable parameter's each step) costs a quarter of the formula's one-thread forward or less. */
+#define fixed_tables_serve(NAME, n, p) ((n) >= FIXED_FIT_FROM && NAME##_fit_for(p)->usable)
+/* The four entry points of a kernel with fixed tables over FORMULA's kernels. */
+#define DEFINE_FIXED_DISPATCH(NAME, FORMULA)                                                                \
+    void NAME##_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {                         \
+        (fixed_tables_serve(NAME, n, p) ? NAME##_tabled_fwd : FORMULA##_fwd)(x, y, n, p, nt);               \
+    }                                                                                                       \
+    void NAME##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,       \
+                    double *sums, int nt) {                                                                 \
+        const int tabled = !want && fixed_tables_serve(NAME, n, p);                                         \
+        (tabled ? NAME##_tabled_bwd : FORMULA##_bwd)(g, x, gx, n, p, want, sums, nt);                       \
+    }                                                                                                       \
+    void NAME##_limits(const float *p, float *out) { FORMULA##_limits(p, out); }                            \
+    int NAME##_substitutes(const float *p, float *lim) { return FORMULA##_substitutes(p, lim); }
+
+DEFINE_FIXED_TABLES(eis, 5, eis_general, eis_prepare, EIS_NPV, 5)
 /* The same from the reciprocal tables R = 1/G and N = D·R² (eis_make): G = 1/R, D = N/R². */
 INLINE vf eis_tabled_rcp_val(vf x, const vf *P) {
-    if (eis_outside_table(x, P)) return eis_general_val(x, P + FIT_NPV);
+    if (outside_fixed_table(x, P)) return eis_general_val(x, P + FIT_NPV);
     vi idx;
     vf t = fitted_t(x, x, P, &idx);
     return x * recip(fitted_poly(P, FIT_G, t, idx));
 }
 INLINE void eis_tabled_rcp_grad(vf g, vf x, const vf *P, vf *d) {
-    if (eis_outside_table(x, P)) {
+    if (outside_fixed_table(x, P)) {
         eis_general_grad(g, x, P + FIT_NPV, d);
         return;
     }
@@ -1918,19 +1952,11 @@ INLINE void eis_tabled_rcp_grad(vf g, vf x, const vf *P, vf *d) {
     vf t = fitted_t(x, x, P, &idx), r = recip(fitted_poly(P, FIT_G, t, idx));
     d[0] = g * (fitted_poly(P, FIT_D, t, idx) * r * r);
 }
-DEFINE_FWD(eis_tabled, 1, eis_tabled_params, EIS_TABLED_NPV)
-DEFINE_BWD(eis_tabled, 1, eis_tabled_params, EIS_TABLED_NPV, 5)
-DEFINE_FWD(eis_tabled_rcp, 1, eis_tabled_params, EIS_TABLED_NPV)
-DEFINE_BWD(eis_tabled_rcp, 1, eis_tabled_params, EIS_TABLED_NPV, 5)
-/* For the tests: whether EIS's tables serve parameters p, then z0, w and the last interval's end. */
-void eis_table_range(const float *p, float *out) {
-    const fitted_tables *f = eis_fit_for(p);
-    out[0] = (float)f->usable, out[1] = f->z0, out[2] = f->w, out[3] = f->z0 + TABLE_N * f->w;
-    out[4] = (float)f->reciprocal;
-}
-/* As DEFINE_DISPATCH, but tensors of EIS_FIT_FROM elements or more take the fitted tables where they serve. */
+DEFINE_FWD(eis_tabled_rcp, 1, eis_tabled_params, FIT_NPV + EIS_NPV)
+DEFINE_BWD(eis_tabled_rcp, 1, eis_tabled_params, FIT_NPV + EIS_NPV, 5)
+/* As DEFINE_DISPATCH, but tensors of FIXED_FIT_FROM elements or more take the fitted tables where they serve. */
 INLINE int eis_tables_serve(int64_t n, const float *p, const kernel_fns *special) {
-    return n >= EIS_FIT_FROM && special != &EIS_SIGMOID && eis_fit_for(p)->usable;
+    return special != &EIS_SIGMOID && fixed_tables_serve(eis, n, p);
 }
 void eis_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
     const kernel_fns *k = eis_special(p);
@@ -1955,6 +1981,53 @@ int eis_substitutes(const float *p, float *lim) {
     const kernel_fns *k = eis_special(p);
     return (k ? k->substitutes : eis_general_substitutes)(p, lim);
 }
+
+/* Logish, TanhExp and TanhSoft with fixed parameters from tables of G = f(x)/x and f' (DEFINE_FIXED_TABLES):
+   about half the formulas' cost (two exps and a division or more). TanhSoft's f(0) = tanh(beta)·ln(1 + delta)
+   must be 0 (beta = 0 or delta = 0, as its presets), else G has a pole at 0 and the formula serves. */
+static void logish_exact(double x, const fitted_tables *fit, double *f) {
+    const double a = fit->key[0], b = fit->key[1], z = b * x, e = exp(-fabs(z));
+    const double sig = z >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e), log_term = log1p(sig);
+    f[FIT_G] = a * log_term;
+    f[FIT_D] = a * (log_term + x * b * sig * (1.0 - sig) / (1.0 + sig));
+}
+static void tanhexp_exact(double x, const fitted_tables *fit, double *f) {
+    (void)fit;
+    const double e = exp(x), t = tanh(e), sech = 1.0 / cosh(e);
+    f[FIT_G] = t;
+    f[FIT_D] = t + x * e * sech * sech;
+}
+static void tanhsoft_exact(double x, const fitted_tables *fit, double *f) {
+    const double a = fit->key[0], b = fit->key[1], c = fit->key[2], d = fit->key[3];
+    const double egx = b == 0.0 ? 0.0 : exp(c * x), w = a * x + b * egx, t = tanh(w), sech = 1.0 / cosh(w);
+    const double ex = exp(x), log_term = d == 0.0 ? x : log(d + ex), dlog = d == 0.0 ? 1.0 : ex / (d + ex);
+    const double y = t * log_term, dy = sech * sech * (a + b * c * egx) * log_term + t * dlog;
+    f[FIT_G] = x == 0.0 ? dy : y / x;
+    f[FIT_D] = dy;
+}
+static void fixed_fit(fitted_tables *f, exact_fn exact) {
+    f->fns = 2, f->w = 0.375f, f->z_end = INFINITY;
+    fit_tables(f, exact, 4.5);
+}
+static int finite_key(const float *p, int n) {
+    for (int k = 0; k < n; k++)
+        if (!isfinite(p[k])) return 0;
+    return 1;
+}
+static void logish_make(fitted_tables *f) {
+    if (finite_key(f->key, 2)) fixed_fit(f, logish_exact);
+}
+static void tanhexp_make(fitted_tables *f) { fixed_fit(f, tanhexp_exact); }
+static void tanhsoft_make(fitted_tables *f) {
+    const float *p = f->key;
+    if (finite_key(p, 4) && p[3] >= 0.0f && (p[1] == 0.0f || p[3] == 0.0f)) fixed_fit(f, tanhsoft_exact);
+}
+DEFINE_FIXED_TABLES(logish, 2, logish_formula, splat_params, SCALAR_NPV, 4)
+DEFINE_FIXED_DISPATCH(logish, logish_formula)
+DEFINE_FIXED_TABLES(tanhexp, 0, tanhexp_formula, splat_params, SCALAR_NPV, 4)
+DEFINE_FIXED_DISPATCH(tanhexp, tanhexp_formula)
+DEFINE_FIXED_TABLES(tanhsoft, 4, tanhsoft_general, splat_params, SCALAR_NPV, 4)
+DEFINE_FIXED_DISPATCH(tanhsoft, tanhsoft_formula)
 
 /* Bumped whenever a signature changes; the loader refuses a library built from other code. */
 int actlab_kernels_abi(void) { return 4; }
