@@ -113,6 +113,12 @@ def test_progress_goes_to_stderr(capsys):
     assert json.loads(out)["rows"] and "bench: silu actlab: first call" in err
 
 
+def test_model_bench_takes_only_the_implementations_asked_for(capsys):
+    argv = [*TINY, "--model", "cnn4", "--batch", "2", "--acts", "relu", "mish", "--impls", "actlab"]
+    out = _json(capsys, argv)
+    assert [(r["act"], r["impl"]) for r in out["model_rows"]] == [("relu", "native"), ("mish", "actlab")]
+
+
 def test_model_bench_with_a_registered_model(capsys):
     pytest.importorskip("actlab.models")
     out = _json(

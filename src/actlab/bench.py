@@ -477,6 +477,8 @@ def bench_model(cfg: BenchConfig) -> list[ModelRow]:
         relu_step = None
     for act in (a for a in cfg.acts if a != "relu"):
         for impl, (spec, use) in _model_variants(act).items():
+            if impl not in cfg.impls:  # --impls filters the model's rows too (relu's is the reference)
+                continue
             row = ModelRow(act, impl)
             try:
                 step = training_step(build(spec), x, y, use)
