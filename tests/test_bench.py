@@ -95,10 +95,10 @@ def test_cuda_timings_wait_for_the_device(monkeypatch):
     """On CUDA the clock synchronizes first (a bare host clock times the launches alone); CPU clocks don't."""
     waits: list[int] = []
     monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: waits.append(1))
-    before = bench._clock(bench.BenchConfig(device="cuda"))()
-    assert waits == [1] and bench._clock(bench.BenchConfig(device="cuda"))() >= before
-    bench._clock(bench.BenchConfig())()
-    bench._clock(bench.BenchConfig(timer="process"))()
+    before = bench._clock("cuda")()
+    assert waits == [1] and bench._clock("cuda", "wall")() >= before
+    bench._clock("cpu")()
+    bench._clock("cpu", "process")()
     assert waits == [1, 1]
 
 

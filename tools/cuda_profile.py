@@ -11,13 +11,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from actlab.activations import get_act
-
-
-def step(module: torch.nn.Module, x: torch.Tensor, g: torch.Tensor) -> None:
-    """One forward+backward, as the bench times it (no .grad accumulation)."""
-    leaf = x.detach().requires_grad_()
-    params = [p for p in module.parameters() if p.requires_grad]
-    torch.autograd.grad(module(leaf), [leaf, *params], g)
+from actlab.bench import _fwd_bwd  # one forward+backward, as the bench times it
 
 
 def main() -> None:
@@ -32,14 +26,14 @@ def main() -> None:
     x = torch.randn(args.numel, device=args.device)
     g = torch.randn_like(x)
     for spec in args.specs:
-        module = get_act(spec)().to(args.device)
+        step = _fwd_bwd(get_act(spec)().to(args.device), x, g)
         for _ in range(3):  # compile and warm up
-            step(module, x, g)
+            step()
         if cuda:
             torch.cuda.synchronize()
         with profile(activities=activities) as prof:
             for _ in range(5):
-                step(module, x, g)
+                step()
             if cuda:
                 torch.cuda.synchronize()
         sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"

@@ -242,23 +242,23 @@ class Row:
 TIMING_PASSES = 3  # medians per number; the smallest is reported
 
 
-def _clock(cfg: BenchConfig) -> Callable[[], float]:
+def _clock(device: str, timer: str = "wall") -> Callable[[], float]:
     """The timer's clock. On CUDA it waits for the device first: a bare host clock would time the launches
     alone (torch's Timer synchronizes only with its own default clock, which we replace)."""
-    if str(cfg.device).startswith("cuda"):
+    if str(device).startswith("cuda"):
 
         def synchronized() -> float:
             torch.cuda.synchronize()
             return time.perf_counter()
 
         return synchronized
-    return time.process_time if cfg.timer == "process" else time.perf_counter
+    return time.process_time if timer == "process" else time.perf_counter
 
 
 def _timer(fn: Callable[[], Any], cfg: BenchConfig) -> float:
     """Median seconds per call of ``fn``: the smallest of three medians, each over a third of the time budget,
     so that a burst of load on a shared machine (seconds long, here) does not become the result."""
-    clock = _clock(cfg)
+    clock = _clock(cfg.device, cfg.timer)
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads(), timer=clock)
     budget = REPEATS[cfg.repeats] / TIMING_PASSES
     return min(timer.blocked_autorange(min_run_time=budget).median for _ in range(TIMING_PASSES))
@@ -268,7 +268,7 @@ def _paired_passes(
     fn: Callable[[], Any], ref: Callable[[], Any], cfg: BenchConfig
 ) -> tuple[list[float], list[float]]:
     """Median seconds per call of ``fn`` and of ``ref`` in each of TIMING_PASSES alternating passes."""
-    clock = _clock(cfg)
+    clock = _clock(cfg.device, cfg.timer)
     timers = [
         benchmark.Timer(stmt="fn()", globals={"fn": f}, num_threads=torch.get_num_threads(), timer=clock)
         for f in (fn, ref)
@@ -336,7 +336,7 @@ def measure(
     row = Row(act, impl)
     g = torch.randn_like(x)
     try:
-        clock = _clock(BenchConfig(device=x.device.type))  # wall time, after the device's work on CUDA
+        clock = _clock(x.device.type)  # wall time, after the device's work on CUDA
         start = clock()
         _fwd_bwd(fn, x, g)()
         with torch.no_grad():
