@@ -286,6 +286,57 @@ def test_every_size_and_the_partial_last_vector(n, calls):
         _assert_same(got, want, rtol=2e-5, atol=1e-5)  # sums over n: float32 partial sums in either
 
 
+@pytest.fixture
+def streaming():
+    """Sets the C kernels' streaming-store threshold (bytes moved) for one test; the default after it."""
+    yield cpu_kernels.stream_from
+    cpu_kernels.stream_from(-1)
+
+
+def _c_forward_backward(name, x, g, params, out_offset=0):
+    """The C forward and backward with every parameter sum asked for, into outputs ``out_offset`` floats into
+    their buffers (1: not aligned to a vector)."""
+    values, n = cpu_kernels.param_values(params), x.numel()
+    y, gx = (torch.empty(n + out_offset)[out_offset:] for _ in range(2))
+    sums = (ctypes.c_double * cpu_kernels.MAX_PARAMS)()
+    fwd, bwd = cpu_kernels._functions(name)
+    fwd(x.data_ptr(), y.data_ptr(), n, values, 2)
+    bwd(g.data_ptr(), x.data_ptr(), gx.data_ptr(), n, values, (1 << cpu_kernels.MAX_PARAMS) - 1, sums, 2)
+    return y, gx, [v if v == v else "nan" for v in sums]  # NaN equal to NaN
+
+
+@needs_c
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("out_offset", [0, 1])
+def test_streaming_stores_change_no_value(spec, out_offset, streaming):
+    """Outputs written around the caches (for calls that move more than the L3 holds) are the ordinary
+    stores' bit for bit, in the parallel loop and the last partial vector; an output not aligned to a vector
+    takes the ordinary stores (a streaming store there would fault)."""
+    module = get_act(spec)()
+    gen = torch.Generator().manual_seed(3)
+    x = torch.cat([torch.randn(70_001, generator=gen) * 3, extreme_inputs()[0]])
+    g = torch.randn(x.numel(), generator=gen)
+    params = _kernel_params(module)
+    assert streaming(0) == 0
+    streamed = _c_forward_backward(module.kernel_name, x, g, params, out_offset)
+    assert streaming(2**62) == 2**62
+    ordinary = _c_forward_backward(module.kernel_name, x, g, params, out_offset)
+    for got, want in zip(streamed[:2], ordinary[:2], strict=True):
+        assert torch.equal(got.nan_to_num(), want.nan_to_num()) and torch.equal(got.isnan(), want.isnan())
+    assert streamed[2] == ordinary[2]
+
+
+@needs_c
+def test_the_streaming_threshold_is_the_l3_by_default(streaming):
+    """The default is the first CPU's L3 as sysfs gives it (32 MiB where it cannot be read); -2 reads it."""
+    size = Path("/sys/devices/system/cpu/cpu0/cache/index3/size")
+    text = size.read_text().strip() if size.exists() else ""
+    expected = int(text[:-1]) * 1024 if text.endswith("K") and text[:-1].isdigit() else 32 << 20
+    assert streaming(-1) == expected == streaming()
+    assert streaming(12345) == 12345 == streaming(-2)
+    assert "streaming stores from" in cpu_kernels.status()
+
+
 @needs_c
 def test_small_tensors_take_the_c_kernel_by_default(calls):
     """Below fused.min_numel() the compiled kernels are not worth their ~85 µs per call; the C ones are."""
@@ -519,26 +570,30 @@ def test_the_library_is_built_once_and_then_loaded_from_the_cache(fresh_build, m
 def test_a_failing_flag_set_falls_back_to_the_next(fresh_build, monkeypatch):
     monkeypatch.setattr(cpu_kernels, "OPTIONAL_FLAGS", (["-fno-such-flag"], ["-O0"]))  # -O0: a quick build
     assert cpu_kernels.library() is not None
-    assert cpu_kernels.status().endswith("(-O0)")
+    assert "(-O0), streaming stores from " in cpu_kernels.status()
     monkeypatch.setattr(cpu_kernels._STATE, "flags", ())
-    assert cpu_kernels.status().endswith("(no optional flags)")
+    assert "(no optional flags), streaming stores from " in cpu_kernels.status()
 
 
 @needs_cc
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 flags")
 @pytest.mark.parametrize("flags", [["-march=x86-64-v3", "-fopenmp"], ["-march=x86-64", "-fopenmp"]])
 def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags):
-    """AVX2 (most laptops) and SSE2 builds take the portable min/max, reciprocal and exp: the same results."""
+    """AVX2 (most laptops) and SSE2 builds take the portable min/max, reciprocal, exp and streaming stores: the
+    same results."""
     monkeypatch.setattr(cpu_kernels, "OPTIONAL_FLAGS", (flags,))
-    assert cpu_kernels.library() is not None and cpu_kernels.status().endswith(f"({' '.join(flags)})")
+    assert cpu_kernels.library() is not None
+    assert f"({' '.join(flags)}), streaming stores from " in cpu_kernels.status()
     x = extreme_inputs(n_random=500)
     g = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
-    for spec in SPECS:
-        module = get_act(spec)()
-        y, grads = _grads(module, x, g, c=True)
-        y_ref, grads_ref = _grads(module, x, g, c=False, fuse=False)
-        _assert_same(y, y_ref)
-        _assert_same_grads(grads, grads_ref, module, x, g)
+    for threshold in (0, -1):  # streaming stores (their AVX or SSE form) for every call, then the default
+        cpu_kernels.stream_from(threshold)
+        for spec in SPECS:
+            module = get_act(spec)()
+            y, grads = _grads(module, x, g, c=True)
+            y_ref, grads_ref = _grads(module, x, g, c=False, fuse=False)
+            _assert_same(y, y_ref)
+            _assert_same_grads(grads, grads_ref, module, x, g)
     check_tails()  # the t² rounding error: one FMA with AVX2, Dekker's split with SSE2 alone
     check_serf_tables()  # their coefficients by a gather instead of AVX-512's permute
     check_erfact_table(exact_t="-march=x86-64" not in flags)

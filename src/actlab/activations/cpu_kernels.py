@@ -35,7 +35,7 @@ from torch import Tensor
 ENV_ENABLE = "ACTLAB_CPU_KERNELS"  # "0" turns the C kernels off
 ENV_CACHE = "ACTLAB_KERNEL_CACHE"  # where the compiled library is kept
 SOURCE = Path(__file__).with_name("csrc") / "kernels.c"
-ABI = 4  # kernels.c's actlab_kernels_abi()
+ABI = 5  # kernels.c's actlab_kernels_abi()
 MAX_PARAMS = 10  # parameter values in, parameter-gradient sums out
 
 # kernel name → the number of values of each parameter (scalars, or PAU's two coefficient vectors);
@@ -119,7 +119,14 @@ def status() -> str:
         return f"C kernels unavailable: {_STATE.error}"
     if _STATE.library is None:
         return "C kernels not built yet"
-    return f"C kernels {_STATE.path} ({' '.join(_STATE.flags) or 'no optional flags'})"
+    flags = " ".join(_STATE.flags) or "no optional flags"
+    return f"C kernels {_STATE.path} ({flags}), streaming stores from {stream_from() / 2**20:g} MiB moved"
+
+
+def stream_from(nbytes: int | None = None) -> int:
+    """The bytes a call must move (forward 8, backward 12 per element) for its output to be written around
+    the caches; ``nbytes`` sets it (0: always; -1: back to the default, the L3's size). Loads the library."""
+    return _loaded().actlab_stream_from(-2 if nbytes is None else nbytes)
 
 
 def cache_dir() -> Path:
@@ -213,6 +220,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         lims.argtypes = subs.argtypes = [ptr, ptr]  # params, (f(-inf), f(+inf))
         fwd.restype = bwd.restype = lims.restype = None
         subs.restype = i32
+    lib.actlab_stream_from.argtypes, lib.actlab_stream_from.restype = [i64], i64
     return lib
 
 
