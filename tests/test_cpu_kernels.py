@@ -579,8 +579,8 @@ def test_a_failing_flag_set_falls_back_to_the_next(fresh_build, monkeypatch):
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 flags")
 @pytest.mark.parametrize("flags", [["-march=x86-64-v3", "-fopenmp"], ["-march=x86-64", "-fopenmp"]])
 def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags):
-    """AVX2 (most laptops) and SSE2 builds take the portable min/max, reciprocal, exp and streaming stores: the
-    same results."""
+    """AVX2 (most laptops) and SSE2 builds take the portable min/max, reciprocal, exp and streaming stores:
+    the same results."""
     monkeypatch.setattr(cpu_kernels, "OPTIONAL_FLAGS", (flags,))
     assert cpu_kernels.library() is not None
     assert f"({' '.join(flags)}), streaming stores from " in cpu_kernels.status()
