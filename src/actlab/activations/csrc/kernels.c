@@ -1604,7 +1604,7 @@ DEFINE_FWD(pau, 1, pau_prepare, PAU_NPV)
 /* One vector of the backward: dL/dx stored, the summands added to acc (float32) or, lane by lane in
    double, to dacc. */
 INLINE void pau_bwd_vec(const float *g, const float *x, float *gx, int64_t m, const vf *P, int want,
-                               vf *acc, double *dacc) {
+                               vf *acc, double *dacc, int stream) {
     vf xv = load(x, m), gv = load(g, m); /* zeros beyond m: summands of 0 */
     if (any_infinite(xv)) xv = clamp_big(xv);
     if (any_beyond(xv, PAU_DIRECT)) {
@@ -1625,7 +1625,11 @@ INLINE void pau_bwd_vec(const float *g, const float *x, float *gx, int64_t m, co
     vf r = 1.0f / den, y = num * r;
     dden = sel(xv == 0.0f, ZERO, copysignv(dden, xv)); /* sign(0) = 0, as torch.sign */
     vf gr = gv * r;
-    store(gx, gr * (dnum - y * dden), m);
+    vf grad_x = gr * (dnum - y * dden);
+    if (m >= W)
+        store_full(gx, grad_x, stream);
+    else
+        store(gx, grad_x, m);
     if (!want) return;
     vf x2 = xv * xv, x4 = x2 * x2, ngy = -(gr * y);
     acc[0] += gr;
@@ -1646,6 +1650,7 @@ void pau_bwd(const float *g, const float *x, float *gx, int64_t n, const float *
     pau_prepare(p, P);
     double s[MAX_SUMS] = {0.0};
     const int64_t blocks = (n + BLOCK - 1) / BLOCK;
+    const int stream = streams(gx, 12 * n);
     _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM) reduction(+:s[:MAX_SUMS])")
     for (int64_t b = 0; b < blocks; b++) {
         const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;
@@ -1654,8 +1659,9 @@ void pau_bwd(const float *g, const float *x, float *gx, int64_t n, const float *
         memcpy(Q, P, sizeof Q);
         for (int k = 0; k < PAU_NPAR; k++) acc[k] = ZERO;
         int64_t i = start;
-        for (; i + W <= end; i += W) pau_bwd_vec(g + i, x + i, gx + i, W, Q, want, acc, dacc);
-        if (i < end) pau_bwd_vec(g + i, x + i, gx + i, end - i, Q, want, acc, dacc);
+        for (; i + W <= end; i += W) pau_bwd_vec(g + i, x + i, gx + i, W, Q, want, acc, dacc, stream);
+        if (i < end) pau_bwd_vec(g + i, x + i, gx + i, end - i, Q, want, acc, dacc, 0);
+        stream_fence(stream);
         if (!want) continue;
         int overflowed = 0;
         for (int k = 0; k < PAU_NPAR; k++) {
