@@ -598,6 +598,8 @@ def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags)
     check_serf_tables()  # their coefficients by a gather instead of AVX-512's permute
     check_erfact_table(exact_t="-march=x86-64" not in flags)
     check_fitted_tables(exact_t="-march=x86-64" not in flags)  # AVX2: gathers; the formula's summands
+    for spec, key in SMOOTH_ERF_TABLED:  # without an FMA t = s·x - centre carries s·x's rounding
+        check_smooth_erf_table(spec, key, 4e-7 if "-march=x86-64" not in flags else 2e-6)
     for spec in FIXED_TABLED:
         check_fixed_table(spec, 4e-7 if "-march=x86-64" not in flags else 2e-6)
 
@@ -770,6 +772,105 @@ def test_fitted_tables_keep_each_parameter_summand_exact(name, p, s):
                 continue
             bound = 1e-6 if z <= table["z_rel"] else {"pserf": 5e-6, "erfact": 3e-5}[name]
             assert _relative_error(got_p.reshape(1), want_p) < bound, (z, got_p.item(), want_p.item())
+
+
+SMOOTH_ERF_TABLED = [  # spec, (a, b) of its tables
+    ("smu", (1.0, 0.01)),
+    ("smu(alpha=0.25, mu=1.0)", (1.0, 0.25)),
+    ("smu(alpha=-0.5, mu=-2.0)", (1.0, -0.5)),
+    ("smu(alpha=1e-4, mu=7.0)", (1.0, 1e-4)),
+    ("smooth_max(a=2.0, b=0.5, mu=1.0)", (2.0, 0.5)),
+    ("smooth_max(a=0.001, b=1.0, mu=3.0)", (0.001, 1.0)),
+]
+
+
+def _smooth_erf_table(a: float, b: float) -> dict[str, float]:
+    out, key = (ctypes.c_float * 4)(), (ctypes.c_float * 2)(a, b)
+    cpu_kernels.library().smooth_erf_table_range(key, out)
+    return dict(zip(("usable", "z0", "w", "z_end"), out, strict=True))
+
+
+def _c_sums(module, x, g):
+    """The C kernel's value, x-gradient and parameter sums, mu's alone asked for (as by default)."""
+    params = _kernel_params(module)
+    needs = (True, *(n == "mu" for n in module.param_names))
+    y = cpu_kernels.forward(module.kernel_name, x, params)
+    return (y, *cpu_kernels.backward(module.kernel_name, g, x, params, needs))
+
+
+@needs_c
+@pytest.mark.parametrize("spec, key", SMOOTH_ERF_TABLED)
+def test_smu_and_smooth_max_tables_are_exact(spec, key):
+    """SMU and smooth max (erf) from their fitted tables (n >= FIT_FROM, mu's gradient alone asked for),
+    against float64 from the first interval's start minus 2 to the last's end plus 2 (the flat ends beyond)
+    and at extreme inputs: values within 4e-7 relative, the x-gradient within 4e-7 of its two terms |G| +
+    |z·G'| (it crosses 0 where a and b differ in sign), mu's sum within 2e-6 of its summands' magnitudes."""
+    check_smooth_erf_table(spec, key)
+
+
+def check_smooth_erf_table(spec: str, key: tuple[float, float], tight: float = 4e-7) -> None:
+    """test_smu_and_smooth_max_tables_are_exact's check for one spec (``tight``: values and x-gradients)."""
+    table = _smooth_erf_table(*key)
+    assert table["usable"] == 1.0 and table["w"] <= 0.5 and table["z0"] < 0.0 < table["z_end"], table
+    module = get_act(spec)()
+    s = module.mu.item() * (key[0] - key[1])
+    z = torch.linspace(table["z0"] - 2, table["z0"] + 32 * table["w"] + 2, FIT_FROM).double()
+    x = torch.cat([(z / s).float(), extreme_inputs(n_random=100)[0]])
+    x = x[~x.isnan()]  # NaN: test_c_kernel_equals_the_eager_reference
+    g = torch.linspace(0.5, 1.5, x.numel()) * (1 - 2 * (torch.arange(x.numel()) % 2))  # no 0: gx / g below
+    y, gx, *sums = _c_sums(module, x, g)
+    m64 = copy.deepcopy(module).double()
+    big = torch.finfo(torch.float32).max
+    leaf = x.double().clamp(-big, big).requires_grad_()
+    y64 = m64(leaf)
+    gx64, gmu64 = torch.autograd.grad(y64, [leaf, m64.mu], g.double())
+    finite = x.isfinite() & (y64.abs() < big)  # not where float32 overflows (a·max)
+    zz = (s * x.double()).clamp(-40, 40)
+    # the value relative to its two terms |x|·(|b| + |a - b|·U): G crosses 0 where a and b differ in sign
+    g_terms = abs(key[1]) + abs(key[0] - key[1]) * torch.special.erfc(-zz) / 2
+    assert _relative_error(y[finite], y64[finite].detach(), (x.double().abs() * g_terms)[finite]) < tight
+    terms = g_terms + zz.abs() * abs(key[0] - key[1]) * torch.exp(-zz * zz) / math.pi**0.5
+    assert _relative_error(gx[finite] / g[finite], (gx64 / g.double())[finite], terms[finite]) < tight
+    mu_sum = next(v for v, n in zip(sums, module.param_names, strict=True) if n == "mu")
+    gauss = torch.exp(-zz * zz) / math.pi**0.5
+    magnitudes = g.double().abs() * (key[0] - key[1]) ** 2 * leaf.detach() ** 2 * gauss
+    bound = 2e-6 * magnitudes.sum().item()
+    assert abs(mu_sum.item() - gmu64.item()) <= bound + 1e-30, (mu_sum.item(), gmu64.item())
+
+
+@needs_c
+@pytest.mark.parametrize("spec", ["smu", "smu(alpha=0.0)", "smu(alpha=1e-8)", "smooth_max(a=0.0, b=1.0)"])
+def test_the_smu_formula_serves_where_its_tables_do_not(spec):
+    """Where the tables do not serve (a or b 0 or too small for the flat ends, a tensor under FIT_FROM
+    elements, another parameter's gradient asked for), the results are the formula kernel's bit for bit."""
+    module = get_act(spec)()
+    name, params = module.kernel_name, _kernel_params(module)
+    x = torch.cat([torch.randn(FIT_FROM) * 3, extreme_inputs(n_random=10)[0]])
+    g = torch.linspace(-1, 1, x.numel())
+    values, n = cpu_kernels.param_values(params), x.numel()
+    lib = cpu_kernels.library()
+    ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    formula_fwd, formula_bwd = getattr(lib, f"{name}_formula_fwd"), getattr(lib, f"{name}_formula_bwd")
+    formula_fwd.argtypes, formula_fwd.restype = [ptr, ptr, i64, ptr, i32], None
+    formula_bwd.argtypes, formula_bwd.restype = [ptr, ptr, ptr, i64, ptr, i32, ptr, i32], None
+    key = (1.0, float(module.alpha)) if name == "smu" else (float(module.a), float(module.b))
+    served = _smooth_erf_table(*key)["usable"] == 1.0
+    assert served == (spec == "smu")
+    all_sums = (1 << len(params)) - 1
+    for size, want in [(n, all_sums), (FIT_FROM - 1, 0)] + ([] if served else [(n, 0)]):
+        y, gx = torch.empty(size), torch.empty(size)
+        sums, ref_sums = ((ctypes.c_double * cpu_kernels.MAX_PARAMS)() for _ in range(2))
+        y_ref, gx_ref = torch.empty(size), torch.empty(size)
+        cpu_kernels._functions(name)[1](
+            g.data_ptr(), x.data_ptr(), gx.data_ptr(), size, values, want, sums, 2
+        )
+        formula_bwd(g.data_ptr(), x.data_ptr(), gx_ref.data_ptr(), size, values, want, ref_sums, 2)
+        same_sums = [v if v == v else "nan" for v in sums] == [v if v == v else "nan" for v in ref_sums]
+        assert torch.equal(gx.nan_to_num(), gx_ref.nan_to_num()) and same_sums, (size, want)
+        if want == 0:
+            cpu_kernels._functions(name)[0](x.data_ptr(), y.data_ptr(), size, values, 2)
+            formula_fwd(x.data_ptr(), y_ref.data_ptr(), size, values, 2)
+            assert torch.equal(y.nan_to_num(), y_ref.nan_to_num()), size
 
 
 @needs_c
