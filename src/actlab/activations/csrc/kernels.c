@@ -1556,7 +1556,8 @@ int pserf_substitutes(const float *p, float *lim) { return pserf_general_substit
    mu's summand is g·((a - b)·x)²·exp(-z²)/sqrt(pi), the formula's own; a's and b's (alpha's) take the formula
    kernel. AMD EPYC, 2^20 floats (in the L3), ns per 16 floats, SMU's default (alpha 0.01, mu 2.5), one thread:
    forward 5.3 -> 3.1, backward with mu's sum 6.9 -> 6.2 (exp(-z²) for mu's summand is most of it), without
-   6.4 -> 3.8; forward+backward of simple_cnn's three activations, two threads: 427-434 -> 367-389 us. */
+   6.4 -> 3.8; forward+backward of simple_cnn's three activations, two threads: 427-434 -> 367-389 us. A fit
+   takes ~21 us (a learnable alpha: each step's forward; its backward keeps the formula). */
 static void smooth_erf_exact(double z, const fitted_tables *fit, double *f) {
     const double a = fit->key[0], b = fit->key[1];
     f[FIT_G] = b + (a - b) * 0.5 * erfc(-z);
