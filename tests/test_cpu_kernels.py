@@ -836,6 +836,10 @@ def check_smooth_erf_table(spec: str, key: tuple[float, float], tight: float = 4
     magnitudes = g.double().abs() * (key[0] - key[1]) ** 2 * leaf.detach() ** 2 * gauss
     bound = 2e-6 * magnitudes.sum().item()
     assert abs(mu_sum.item() - gmu64.item()) <= bound + 1e-30, (mu_sum.item(), gmu64.item())
+    x[::1000] = math.nan  # NaN in, NaN out, and mu's sum NaN, as the reference's
+    y, gx, *sums = _c_sums(module, x, g)
+    assert y[::1000].isnan().all() and gx[::1000].isnan().all() and not y[1::1000].isnan().any()
+    assert math.isnan(next(v for v, n in zip(sums, module.param_names, strict=True) if n == "mu").item())
 
 
 @needs_c
