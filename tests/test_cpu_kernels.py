@@ -338,6 +338,23 @@ def test_the_streaming_threshold_is_the_l3_by_default(streaming):
 
 
 @needs_c
+def test_the_streaming_threshold_comes_from_the_environment(streaming, monkeypatch):
+    """ACTLAB_STREAM_FROM (bytes) sets it when the library loads; anything but a whole number is refused by
+    name."""
+    monkeypatch.setenv(cpu_kernels.ENV_STREAM_FROM, "1048576")
+    cpu_kernels.reset()
+    assert cpu_kernels.library() is not None and streaming() == 1048576
+    monkeypatch.setenv(cpu_kernels.ENV_STREAM_FROM, "32MiB")
+    cpu_kernels.reset()
+    for _ in range(2):  # every call, until it is fixed
+        with pytest.raises(ValueError, match=r"ACTLAB_STREAM_FROM must be a whole number of bytes.*'32MiB'"):
+            cpu_kernels.library()
+    monkeypatch.delenv(cpu_kernels.ENV_STREAM_FROM)
+    cpu_kernels.reset()
+    assert cpu_kernels.library() is not None
+
+
+@needs_c
 def test_small_tensors_take_the_c_kernel_by_default(calls):
     """Below fused.min_numel() the compiled kernels are not worth their ~85 µs per call; the C ones are."""
     module = get_act("smu")()

@@ -34,6 +34,7 @@ from torch import Tensor
 
 ENV_ENABLE = "ACTLAB_CPU_KERNELS"  # "0" turns the C kernels off
 ENV_CACHE = "ACTLAB_KERNEL_CACHE"  # where the compiled library is kept
+ENV_STREAM_FROM = "ACTLAB_STREAM_FROM"  # bytes a call must move to stream its output (default: the L3's size)
 SOURCE = Path(__file__).with_name("csrc") / "kernels.c"
 ABI = 5  # kernels.c's actlab_kernels_abi()
 MAX_PARAMS = 10  # parameter values in, parameter-gradient sums out
@@ -125,7 +126,8 @@ def status() -> str:
 
 def stream_from(nbytes: int | None = None) -> int:
     """The bytes a call must move (forward 8, backward 12 per element) for its output to be written around
-    the caches; ``nbytes`` sets it (0: always; -1: back to the default, the L3's size). Loads the library."""
+    the caches; ``nbytes`` sets it (0: always; -1: back to the default, the L3's size; ``ACTLAB_STREAM_FROM``
+    sets it when the library loads). Loads the library."""
     return _loaded().actlab_stream_from(-2 if nbytes is None else nbytes)
 
 
@@ -227,6 +229,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
 def library() -> ctypes.CDLL | None:
     """The loaded library, built on first use; None (warned once) where it cannot be built."""
     if _STATE.library is None and _STATE.error is None:
+        threshold = _stream_from_env()  # a bad value raises before anything is built, on every call
         try:
             lib = _build()
             # looked up once: a call then skips two getattrs and an f-string
@@ -242,7 +245,23 @@ def library() -> ctypes.CDLL | None:
                 RuntimeWarning,
                 stacklevel=3,
             )
+        else:
+            if threshold is not None:
+                lib.actlab_stream_from(threshold)
     return _STATE.library
+
+
+def _stream_from_env() -> int | None:
+    """``ACTLAB_STREAM_FROM`` as bytes, None where it is not set."""
+    text = os.environ.get(ENV_STREAM_FROM, "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise ValueError(
+            f"{ENV_STREAM_FROM} must be a whole number of bytes >= 0 (0: stream every output; unset: the "
+            f"L3's size), got {text!r}"
+        )
+    return int(text)
 
 
 def reset() -> None:
