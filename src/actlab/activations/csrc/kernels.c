@@ -1116,6 +1116,7 @@ INLINE vf fitted_poly(const vf *P, int q, vf t, vi idx) {
 #else
 #define FIT_SUMMANDS_TABLED 1
 #endif
+#define FITTED_SUMS (FIT_SUMMANDS_TABLED ? ALL_SUMS : 0) /* the sums the fitted tables give */
 
 /* Pserf, x·erf(gamma·sp(delta·x)): p = gamma, s = delta; G(z) = erf(gamma·sp(z)), G' = gamma·sigma(z)·k and
    the gamma summand's factor Gg = sp(z)·k, k = (2/sqrt(pi))·exp(-(gamma·sp)²). The intervals are 0.375/|gamma|
@@ -1457,6 +1458,21 @@ typedef struct {
         return (k ? k->substitutes : NAME##_general_substitutes)(p, lim);                                   \
     }
 
+/* The four entry points of a kernel with tables (NAME##_tabled_*) over FORMULA's kernels: the tables where
+   SERVES (an expression in n and p) holds, the backward only where every sum asked for is among TABLED_SUMS
+   (want's bits); the limits are the formula's. */
+#define DEFINE_TABLED_DISPATCH(NAME, FORMULA, SERVES, TABLED_SUMS)                                          \
+    void NAME##_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {                          \
+        ((SERVES) ? NAME##_tabled_fwd : FORMULA##_fwd)(x, y, n, p, nt);                                     \
+    }                                                                                                       \
+    void NAME##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,         \
+                    double *sums, int nt) {                                                                 \
+        const int tabled = !(want & ~(TABLED_SUMS)) && (SERVES);                                            \
+        (tabled ? NAME##_tabled_bwd : FORMULA##_bwd)(g, x, gx, n, p, want, sums, nt);                       \
+    }                                                                                                       \
+    void NAME##_limits(const float *p, float *out) { FORMULA##_limits(p, out); }                            \
+    int NAME##_substitutes(const float *p, float *lim) { return FORMULA##_substitutes(p, lim); }
+
 DEFINE_KERNEL(silu, 0)
 DEFINE_KERNEL(hard_swish, 1)
 DEFINE_KERNEL(elu, 1)
@@ -1519,33 +1535,15 @@ DEFINE_BWD(erfact_general, 1, splat_params, SCALAR_NPV, 4)
 DEFINE_FWD(erfact_tabled, 1, erfact_tabled_params, FIT_NPV)
 DEFINE_BWD(erfact_tabled, 1, erfact_tabled_params, FIT_NPV, 2)
 /* ErfAct from its fitted tables from FIT_FROM elements on, else from ERFACT_H (forward) and the formula. */
-void erfact_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
-    const int tabled = n >= FIT_FROM && fit_serves(erfact_fit_for(p), p);
-    (tabled ? erfact_tabled_fwd : erfact_general_fwd)(x, y, n, p, nt);
-}
-void erfact_limits(const float *p, float *out) { erfact_general_limits(p, out); }
-int erfact_substitutes(const float *p, float *lim) { return erfact_general_substitutes(p, lim); }
-void erfact_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want, double *sums,
-                int nt) {
-    const int tabled = n >= FIT_FROM && (FIT_SUMMANDS_TABLED || !want) && fit_serves(erfact_fit_for(p), p);
-    (tabled ? erfact_tabled_bwd : erfact_general_bwd)(g, x, gx, n, p, want, sums, nt);
-}
+#define erfact_tables_serve(n, p) ((n) >= FIT_FROM && fit_serves(erfact_fit_for(p), p))
+DEFINE_TABLED_DISPATCH(erfact, erfact_general, erfact_tables_serve(n, p), FITTED_SUMS)
 DEFINE_KERNEL(serf, 1)
 DEFINE_KERNEL(pserf_general, 1)
 DEFINE_FWD(pserf_tabled, 1, pserf_tabled_params, FIT_NPV)
 DEFINE_BWD(pserf_tabled, 1, pserf_tabled_params, FIT_NPV, 2)
 /* Pserf from its fitted tables from FIT_FROM elements on (the fit's cost), else the formula. */
-void pserf_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
-    const int tabled = n >= FIT_FROM && fit_serves(pserf_fit_for(p), p);
-    (tabled ? pserf_tabled_fwd : pserf_general_fwd)(x, y, n, p, nt);
-}
-void pserf_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want, double *sums,
-               int nt) {
-    const int tabled = n >= FIT_FROM && (FIT_SUMMANDS_TABLED || !want) && fit_serves(pserf_fit_for(p), p);
-    (tabled ? pserf_tabled_bwd : pserf_general_bwd)(g, x, gx, n, p, want, sums, nt);
-}
-void pserf_limits(const float *p, float *out) { pserf_general_limits(p, out); }
-int pserf_substitutes(const float *p, float *lim) { return pserf_general_substitutes(p, lim); }
+#define pserf_tables_serve(n, p) ((n) >= FIT_FROM && fit_serves(pserf_fit_for(p), p))
+DEFINE_TABLED_DISPATCH(pserf, pserf_general, pserf_tables_serve(n, p), FITTED_SUMS)
 
 /* SMU and smooth max (erf form) from tables fitted at run time: f = x·G(z) with z = mu·(a - b)·x and
    G(z) = b + (a - b)·(1 + erf(z))/2 (SMU: a = 1, b = alpha), a function of z for given (a, b). mu, the
@@ -1591,10 +1589,10 @@ INLINE void smooth_erf_tabled_prep(float a, float b, float mu, vf *P) {
     fitted_params(ps, smooth_erf_fit_for(key), P);
     P[FIT_SIGN] = splat(a), P[FIT_NPV] = splat(b), P[FIT_NPV + 1] = splat(a - b);
 }
-/* Whether the tables serve a call of n elements with these parameters. */
+/* Whether the tables serve a call of n elements with these parameters (the scale mu·(a - b) finite). */
 INLINE int smooth_erf_tables_serve(int64_t n, float a, float b, float mu) {
-    const float key[2] = {a, b};
-    return n >= FIT_FROM && smooth_erf_fit_for(key)->usable && isfinite(mu * (a - b));
+    const float key[2] = {a, b}, ps[2] = {a, mu * (a - b)};
+    return n >= FIT_FROM && fit_serves(smooth_erf_fit_for(key), ps);
 }
 /* G's or D's table (row set q) at z = s·x, the flat ends beyond. */
 INLINE vf smooth_erf_tabled(vf x, const vf *P, int q) {
@@ -1625,27 +1623,9 @@ DEFINE_FWD(smooth_max_erf_tabled, 1, smooth_max_erf_tabled_params, SMOOTH_ERF_NP
 DEFINE_BWD(smooth_max_erf_tabled, 1, smooth_max_erf_tabled_params, SMOOTH_ERF_NPV, 3)
 /* The entry points: the tables where they serve and no sum but mu's is asked for (bit 1 of SMU's want, bit 2
    of smooth max's), else the formula. */
-void smu_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
-    (smooth_erf_tables_serve(n, 1.0f, p[0], p[1]) ? smu_tabled_fwd : smu_formula_fwd)(x, y, n, p, nt);
-}
-void smu_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want, double *sums,
-             int nt) {
-    const int tabled = !(want & 1) && smooth_erf_tables_serve(n, 1.0f, p[0], p[1]);
-    (tabled ? smu_tabled_bwd : smu_formula_bwd)(g, x, gx, n, p, want, sums, nt);
-}
-void smu_limits(const float *p, float *out) { smu_formula_limits(p, out); }
-int smu_substitutes(const float *p, float *lim) { return smu_formula_substitutes(p, lim); }
-void smooth_max_erf_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
-    const int tabled = smooth_erf_tables_serve(n, p[0], p[1], p[2]);
-    (tabled ? smooth_max_erf_tabled_fwd : smooth_max_erf_formula_fwd)(x, y, n, p, nt);
-}
-void smooth_max_erf_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,
-                        double *sums, int nt) {
-    const int tabled = !(want & 3) && smooth_erf_tables_serve(n, p[0], p[1], p[2]);
-    (tabled ? smooth_max_erf_tabled_bwd : smooth_max_erf_formula_bwd)(g, x, gx, n, p, want, sums, nt);
-}
-void smooth_max_erf_limits(const float *p, float *out) { smooth_max_erf_formula_limits(p, out); }
-int smooth_max_erf_substitutes(const float *p, float *lim) { return smooth_max_erf_formula_substitutes(p, lim); }
+DEFINE_TABLED_DISPATCH(smu, smu_formula, smooth_erf_tables_serve(n, 1.0f, p[0], p[1]), 2)
+DEFINE_TABLED_DISPATCH(smooth_max_erf, smooth_max_erf_formula, smooth_erf_tables_serve(n, p[0], p[1], p[2]),
+                       4)
 /* For the tests: whether the tables serve (a, b), then z0, w, z_end. */
 void smooth_erf_table_range(const float *key, float *out) {
     const fitted_tables *f = smooth_erf_fit_for(key);
@@ -2105,18 +2085,9 @@ INLINE int outside_fixed_table(vf x, const vf *P) { return any_less(x, P[FIT_Z0]
 /* Whether NAME's fixed tables serve a call of n elements: from FIXED_FIT_FROM on, where a fit that fails (a
    learnable parameter's each step) costs a quarter of the formula's one-thread forward or less. */
 #define fixed_tables_serve(NAME, n, p) ((n) >= FIXED_FIT_FROM && NAME##_fit_for(p)->usable)
-/* The four entry points of a kernel with fixed tables over FORMULA's kernels. */
+/* The four entry points of a kernel with fixed tables over FORMULA's kernels (no parameter sums). */
 #define DEFINE_FIXED_DISPATCH(NAME, FORMULA)                                                                \
-    void NAME##_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {                         \
-        (fixed_tables_serve(NAME, n, p) ? NAME##_tabled_fwd : FORMULA##_fwd)(x, y, n, p, nt);               \
-    }                                                                                                       \
-    void NAME##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,       \
-                    double *sums, int nt) {                                                                 \
-        const int tabled = !want && fixed_tables_serve(NAME, n, p);                                         \
-        (tabled ? NAME##_tabled_bwd : FORMULA##_bwd)(g, x, gx, n, p, want, sums, nt);                       \
-    }                                                                                                       \
-    void NAME##_limits(const float *p, float *out) { FORMULA##_limits(p, out); }                            \
-    int NAME##_substitutes(const float *p, float *lim) { return FORMULA##_substitutes(p, lim); }
+    DEFINE_TABLED_DISPATCH(NAME, FORMULA, fixed_tables_serve(NAME, n, p), 0)
 
 DEFINE_FIXED_TABLES(eis, 5, eis_general, eis_prepare, EIS_NPV, 5)
 /* The same from the reciprocal tables R = 1/G and N = D·R² (eis_make): G = 1/R, D = N/R². */
