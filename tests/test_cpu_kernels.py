@@ -230,6 +230,15 @@ SPECIAL_BEYOND_THE_REFERENCE = {  # where the eager float32 reference is off: ag
 SPECIAL_KERNELS = {**SPECIAL_TANHSOFT, **SPECIAL_EIS, **SPECIAL_BEYOND_THE_REFERENCE}
 
 
+def _inner_kernel(prefix: str):
+    """The library's ``prefix``_fwd and _bwd (a kernel behind a dispatcher), declared as the entries are."""
+    lib = cpu_kernels.library()
+    pair = getattr(lib, f"{prefix}_fwd"), getattr(lib, f"{prefix}_bwd")
+    for fn, entry in zip(pair, (lib.silu_fwd, lib.silu_bwd), strict=True):
+        fn.argtypes, fn.restype = entry.argtypes, entry.restype
+    return pair
+
+
 @needs_c
 @pytest.mark.parametrize("spec", SPECIAL_KERNELS)
 def test_the_special_parameter_kernels_are_exact(spec):
@@ -254,10 +263,7 @@ def test_the_special_parameter_kernels_are_exact(spec):
     slope = (gx64 / g).abs().nan_to_num(0.0, 0.0, 0.0).max().clamp(min=1.0)
     _assert_same(special[0], gx64.float(), atol=1e-6 * float(slope))
     # the dispatcher's x-gradient is the special kernel's own, bit for bit
-    kernel = f"{module.kernel_name}_{SPECIAL_KERNELS[spec]}_bwd"
-    direct, gx = getattr(cpu_kernels.library(), kernel), torch.empty_like(x)
-    ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    direct.argtypes, direct.restype = [ptr, ptr, ptr, i64, ptr, i32, ptr, i32], None
+    direct, gx = _inner_kernel(f"{module.kernel_name}_{SPECIAL_KERNELS[spec]}")[1], torch.empty_like(x)
     sums = (ctypes.c_double * cpu_kernels.MAX_PARAMS)()
     direct(g.data_ptr(), x.data_ptr(), gx.data_ptr(), x.numel(), cpu_kernels.param_values(params), 0, sums, 1)
     assert torch.equal(gx.nan_to_num(), special[0].nan_to_num())
@@ -869,11 +875,7 @@ def test_the_smu_formula_serves_where_its_tables_do_not(spec):
     x = torch.cat([torch.randn(FIT_FROM) * 3, extreme_inputs(n_random=10)[0]])
     g = torch.linspace(-1, 1, x.numel())
     values, n = cpu_kernels.param_values(params), x.numel()
-    lib = cpu_kernels.library()
-    ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    formula_fwd, formula_bwd = getattr(lib, f"{name}_formula_fwd"), getattr(lib, f"{name}_formula_bwd")
-    formula_fwd.argtypes, formula_fwd.restype = [ptr, ptr, i64, ptr, i32], None
-    formula_bwd.argtypes, formula_bwd.restype = [ptr, ptr, ptr, i64, ptr, i32, ptr, i32], None
+    formula_fwd, formula_bwd = _inner_kernel(f"{name}_formula")
     key = (1.0, float(module.alpha)) if name == "smu" else (float(module.a), float(module.b))
     served = _smooth_erf_table(*key)["usable"] == 1.0
     assert served == (spec == "smu")
