@@ -8,6 +8,7 @@ and ≤ 5e-7 for the exp-based ones (silu, mish, swish: 2–3e-7 measured).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import importlib.util
@@ -265,7 +266,9 @@ def test_the_special_parameter_kernels_are_exact(spec):
     # the dispatcher's x-gradient is the special kernel's own, bit for bit
     direct, gx = _inner_kernel(f"{module.kernel_name}_{SPECIAL_KERNELS[spec]}")[1], torch.empty_like(x)
     sums = (ctypes.c_double * cpu_kernels.MAX_PARAMS)()
-    direct(g.data_ptr(), x.data_ptr(), gx.data_ptr(), x.numel(), cpu_kernels.param_values(params), 0, sums, 1)
+    direct(
+        g.data_ptr(), x.data_ptr(), gx.data_ptr(), x.numel(), cpu_kernels.param_values(params), 0, sums, 1, 0
+    )
     assert torch.equal(gx.nan_to_num(), special[0].nan_to_num())
 
 
@@ -306,8 +309,8 @@ def _c_forward_backward(name, x, g, params, out_offset=0):
     y, gx = (torch.empty(n + out_offset)[out_offset:] for _ in range(2))
     sums = (ctypes.c_double * cpu_kernels.MAX_PARAMS)()
     fwd, bwd = cpu_kernels._functions(name)
-    fwd(x.data_ptr(), y.data_ptr(), n, values, 2)
-    bwd(g.data_ptr(), x.data_ptr(), gx.data_ptr(), n, values, (1 << cpu_kernels.MAX_PARAMS) - 1, sums, 2)
+    fwd(x.data_ptr(), y.data_ptr(), n, values, 2, 0)
+    bwd(g.data_ptr(), x.data_ptr(), gx.data_ptr(), n, values, (1 << cpu_kernels.MAX_PARAMS) - 1, sums, 2, 0)
     return y, gx, [v if v == v else "nan" for v in sums]  # NaN equal to NaN
 
 
@@ -330,6 +333,89 @@ def test_streaming_stores_change_no_value(spec, out_offset, streaming):
     for got, want in zip(streamed[:2], ordinary[:2], strict=True):
         assert torch.equal(got.nan_to_num(), want.nan_to_num()) and torch.equal(got.isnan(), want.isnan())
     assert streamed[2] == ordinary[2]
+
+
+def _bf16_bits(t: torch.Tensor) -> torch.Tensor:
+    """bfloat16 bits, every NaN as one pattern (torch's rounding gives 0xFFFF, a NaN input keeps its own)."""
+    return torch.where(t.isnan(), torch.full_like(t, math.nan), t).view(torch.int16)
+
+
+def check_bfloat16_is_float32_rounded(
+    spec: str, sizes: tuple[int, ...] = (3 * 1024 + 37, 70_001, 262_181)
+) -> None:
+    """The C kernels on bfloat16 give their float32 results on x.float() and g.float(), rounded as
+    ``.to(torch.bfloat16)`` rounds, bit for bit; the parameter sums up to their order of summation."""
+    module = get_act(spec)()
+    name, params = module.kernel_name, _kernel_params(module)
+    needs = (True,) + (True,) * len(params)
+    gen = torch.Generator().manual_seed(5)
+    for n in sizes:
+        x = torch.cat([torch.randn(n, generator=gen) * 3, extreme_inputs(n_random=0)[0]]).bfloat16()
+        g = torch.randn(x.numel(), generator=gen).bfloat16()
+        for threads in (1, 2):
+            with _threads(threads):
+                y = cpu_kernels.forward(name, x, params)
+                grads = cpu_kernels.backward(name, g, x, params, needs)
+                y32 = cpu_kernels.forward(name, x.float(), params)
+                grads32 = cpu_kernels.backward(name, g.float(), x.float(), params, needs)
+            assert y.dtype == grads[0].dtype == torch.bfloat16
+            assert torch.equal(_bf16_bits(y), _bf16_bits(y32.bfloat16())), (spec, n, threads)
+            assert torch.equal(_bf16_bits(grads[0]), _bf16_bits(grads32[0].bfloat16())), (spec, n, threads)
+            for got, want in zip(grads[1:], grads32[1:], strict=True):
+                torch.testing.assert_close(got, want, rtol=1e-6, atol=0.0, equal_nan=True)
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@needs_c
+@pytest.mark.parametrize("spec", SPECS)
+def test_bfloat16_is_the_float32_kernel_rounded(spec):
+    check_bfloat16_is_float32_rounded(spec)
+
+
+def check_bfloat16_rounding() -> None:
+    """Every bfloat16 value through SELU-like scaling (x > 0: 1.00390625·x, one bit more than bfloat16 holds,
+    so ties, rounding up to inf and subnormals all occur; x < 0 an expm1) and through its backward: the
+    float32 kernel's results rounded by torch, bit for bit; NaN, of any sign and payload, as 0xFFFF."""
+    every = torch.arange(-(2**15), 2**15, dtype=torch.int32).to(torch.int16).view(torch.bfloat16)
+    params = (torch.tensor(1.5), torch.tensor(1.0), torch.tensor(1.00390625))  # alpha, input scale, scale
+    y = cpu_kernels.forward("elu", every, params)
+    ones = torch.ones_like(every)
+    gx = cpu_kernels.backward("elu", every, ones, params, (True, False, False, False))[0]
+    for got, want in [
+        (y, cpu_kernels.forward("elu", every.float(), params)),
+        (gx, cpu_kernels.backward("elu", every.float(), ones.float(), params, (True,) * 4)[0]),
+    ]:
+        nan = want.isnan()
+        assert torch.equal(got.view(torch.int16)[~nan], want.bfloat16().view(torch.int16)[~nan])
+        assert bool((got.view(torch.int16)[nan] == -1).all()) and int(nan.sum()) == 2 * 127
+
+
+@needs_c
+def test_bfloat16_rounds_to_nearest_even_as_torch_does():
+    check_bfloat16_rounding()
+
+
+@needs_c
+def test_a_bfloat16_model_takes_the_c_kernels(calls):
+    """A module with bfloat16 parameters on bfloat16 inputs (model.bfloat16()): the C kernels serve both
+    directions, and the gradients have the parameters' dtype."""
+    module = get_act("smu(learnable_alpha=True)")().bfloat16()
+    x = (torch.randn(4, 8, 16, 16) * 3).bfloat16().to(memory_format=torch.channels_last).requires_grad_()
+    y = module(x)
+    y.backward(torch.ones_like(y))
+    assert calls == {"forward": 1, "backward": 1}
+    assert y.dtype == x.grad.dtype == module.mu.grad.dtype == module.alpha.grad.dtype == torch.bfloat16
+    y32 = copy.deepcopy(module).float()(x.detach().float())  # the same (bfloat16) parameter values
+    assert torch.equal(_bf16_bits(y.detach()), _bf16_bits(y32.detach().bfloat16()))
 
 
 @needs_c
@@ -431,8 +517,9 @@ def test_where_the_c_kernels_do_not_apply():
     x = torch.randn(64)
     params = (smu.alpha, smu.mu)
     assert cpu_kernels.applies("smu", x, params)
+    assert cpu_kernels.applies("smu", x.bfloat16(), params)  # computed in float32, rounded back
     assert not cpu_kernels.applies("smu", x.double(), params)
-    assert not cpu_kernels.applies("smu", x.bfloat16(), params)
+    assert not cpu_kernels.applies("smu", x.half(), params)
     assert not cpu_kernels.applies("smu", torch.randn(64, 2)[:, 0], params)  # strided
     assert not cpu_kernels.applies("smu", x, (torch.ones(3), smu.mu))  # per-channel parameters
     assert not cpu_kernels.applies("gelu_tanh", x, ())  # no C kernel
@@ -625,6 +712,9 @@ def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags)
         check_smooth_erf_table(spec, key, 4e-7 if "-march=x86-64" not in flags else 2e-6)
     for spec in FIXED_TABLED:
         check_fixed_table(spec, 4e-7 if "-march=x86-64" not in flags else 2e-6)
+    check_bfloat16_rounding()  # the portable widening and narrowing (AVX-512 has intrinsics of its own)
+    for spec in SPECS:
+        check_bfloat16_is_float32_rounded(spec, sizes=(3 * 1024 + 37,))
 
 
 @needs_c
@@ -885,14 +975,14 @@ def test_the_smu_formula_serves_where_its_tables_do_not(spec):
         sums, ref_sums = ((ctypes.c_double * cpu_kernels.MAX_PARAMS)() for _ in range(2))
         y_ref, gx_ref = torch.empty(size), torch.empty(size)
         cpu_kernels._functions(name)[1](
-            g.data_ptr(), x.data_ptr(), gx.data_ptr(), size, values, want, sums, 2
+            g.data_ptr(), x.data_ptr(), gx.data_ptr(), size, values, want, sums, 2, 0
         )
-        formula_bwd(g.data_ptr(), x.data_ptr(), gx_ref.data_ptr(), size, values, want, ref_sums, 2)
+        formula_bwd(g.data_ptr(), x.data_ptr(), gx_ref.data_ptr(), size, values, want, ref_sums, 2, 0)
         same_sums = [v if v == v else "nan" for v in sums] == [v if v == v else "nan" for v in ref_sums]
         assert torch.equal(gx.nan_to_num(), gx_ref.nan_to_num()) and same_sums, (size, want)
         if want == 0:
-            cpu_kernels._functions(name)[0](x.data_ptr(), y.data_ptr(), size, values, 2)
-            formula_fwd(x.data_ptr(), y_ref.data_ptr(), size, values, 2)
+            cpu_kernels._functions(name)[0](x.data_ptr(), y.data_ptr(), size, values, 2, 0)
+            formula_fwd(x.data_ptr(), y_ref.data_ptr(), size, values, 2, 0)
             assert torch.equal(y.nan_to_num(), y_ref.nan_to_num()), size
 
 

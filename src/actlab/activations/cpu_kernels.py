@@ -1,4 +1,4 @@
-"""Hand-written C kernels for float32 activations on the CPU, where inductor's are compute-bound.
+"""Hand-written C kernels for float32 and bfloat16 activations on the CPU, where inductor's are compute-bound.
 
 ``csrc/kernels.c`` holds each activation's fast float32 forward and backward (the formulas of
 ``fused.FAST_FP32``; EIS's and PAU's reference forms) as one pass over memory with GCC's vector extensions: an
@@ -36,8 +36,11 @@ ENV_ENABLE = "ACTLAB_CPU_KERNELS"  # "0" turns the C kernels off
 ENV_CACHE = "ACTLAB_KERNEL_CACHE"  # where the compiled library is kept
 ENV_STREAM_FROM = "ACTLAB_STREAM_FROM"  # bytes a call must move to stream its output (default: the L3's size)
 SOURCE = Path(__file__).with_name("csrc") / "kernels.c"
-ABI = 5  # kernels.c's actlab_kernels_abi()
+ABI = 6  # kernels.c's actlab_kernels_abi()
 MAX_PARAMS = 10  # parameter values in, parameter-gradient sums out
+# the dtypes the kernels read and write, as their last argument ``io`` names them; bfloat16 is computed in
+# float32 block by block and rounded back as ``.to(torch.bfloat16)`` rounds (kernels.c, "bfloat16 tensors")
+IO_KINDS = {torch.float32: 0, torch.bfloat16: 1}
 
 # kernel name → the number of values of each parameter (scalars, or PAU's two coefficient vectors);
 # kernels.c's DEFINE_KERNEL lines say which probe their limits
@@ -208,7 +211,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     for name in KERNELS:
         parts = ("fwd", "bwd", "limits", "substitutes")
         fwd, bwd, lims, subs = (getattr(lib, f"{name}_{part}") for part in parts)
-        fwd.argtypes = [ptr, ptr, i64, ptr, i32]  # x, y, n, params, threads
+        fwd.argtypes = [ptr, ptr, i64, ptr, i32, i32]  # x, y, n, params, threads, io
         bwd.argtypes = [
             ptr,
             ptr,
@@ -218,7 +221,8 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
             i32,
             ptr,
             i32,
-        ]  # g, x, grad_x, n, params, want, sums, threads
+            i32,
+        ]  # g, x, grad_x, n, params, want, sums, threads, io
         lims.argtypes = subs.argtypes = [ptr, ptr]  # params, (f(-inf), f(+inf))
         fwd.restype = bwd.restype = lims.restype = None
         subs.restype = i32
@@ -271,9 +275,9 @@ def reset() -> None:
 
 
 def applies(name: str, x: Tensor, params: tuple[Tensor, ...]) -> bool:
-    """Whether a C kernel serves this call: float32 on the CPU, a dense input, parameters of the sizes in
-    ``KERNELS`` (scalars; PAU of degrees (5, 4))."""
-    if not _STATE.enabled or x.dtype != torch.float32 or x.device.type != "cpu":
+    """Whether a C kernel serves this call: float32 or bfloat16 on the CPU, a dense input, parameters of the
+    sizes in ``KERNELS`` (scalars; PAU of degrees (5, 4))."""
+    if not _STATE.enabled or x.dtype not in IO_KINDS or x.device.type != "cpu":
         return False
     sizes = KERNELS.get(name)
     if sizes is None or len(params) != len(sizes):
@@ -320,11 +324,11 @@ def _threads() -> int:
 
 
 def forward(name: str, x: Tensor, params: tuple[Tensor, ...], values: ctypes.Array | None = None) -> Tensor:
-    """f(x), the ±inf limits included (``applies`` must hold: float32, dense, on the CPU); ``values`` are
-    ``param_values(params)`` where the caller has them."""
+    """f(x), the ±inf limits included (``applies`` must hold: float32 or bfloat16, dense, on the CPU);
+    ``values`` are ``param_values(params)`` where the caller has them."""
     y = torch.empty_like(x)
     values = param_values(params) if values is None else values
-    _functions(name)[0](x.data_ptr(), y.data_ptr(), x.numel(), values, _threads())
+    _functions(name)[0](x.data_ptr(), y.data_ptr(), x.numel(), values, _threads(), IO_KINDS[x.dtype])
     return y
 
 
@@ -346,7 +350,17 @@ def backward(
     sums = _SumArray()
     want = _wanted_sums(params, needs[1:]) if any(needs[1:]) else 0
     values = param_values(params) if values is None else values
-    bwd(g.data_ptr(), x.data_ptr(), gx.data_ptr(), x.numel(), values, want, sums, _threads())
+    bwd(
+        g.data_ptr(),
+        x.data_ptr(),
+        gx.data_ptr(),
+        x.numel(),
+        values,
+        want,
+        sums,
+        _threads(),
+        IO_KINDS[x.dtype],
+    )
     if not want:  # the common case of fixed parameters (or none): no loop over them
         return (gx if needs[0] else None, *(None,) * len(params))
     out: list[Tensor | None] = [gx if needs[0] else None]

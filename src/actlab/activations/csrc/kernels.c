@@ -1270,6 +1270,77 @@ INLINE vf lanes_below(int64_t m) {
     for (int k = 0; k < W; k++) keep[k] = k < m ? 1.0f : 0.0f;
     return keep;
 }
+/* bfloat16 tensors (io == IO_BF16 in the entry points): each block of BLOCK elements is widened into float32
+   scratch on the thread's stack (exact: a bfloat16 is the top half of a float32), run through the same
+   float32 block loop and rounded back to the nearest even, NaN to 0xFFFF, as torch's .to(torch.bfloat16) on
+   the CPU. So a result is bit for bit the float32 kernel's on x.float(), rounded (the parameter sums but for
+   their order of summation), at half float32's memory traffic. Blocks this small keep the loads from memory
+   going while the block is computed (chunks of 16k elements converted apart took twice float32's time). */
+enum { IO_F32 = 0, IO_BF16 = 1 };
+typedef uint16_t bf16;
+typedef uint32_t vu __attribute__((vector_size(4 * W)));
+typedef uint16_t vh __attribute__((vector_size(2 * W)));
+/* The bfloat16 bits of float bits u (a scalar or a vector), rounded to the nearest even; not for NaN. */
+#define ROUND_BF16(u) (((u) + 0x7fffu + (((u) >> 16) & 1u)) >> 16)
+#if defined(__AVX512F__)
+/* By intrinsics: GCC's __builtin_convertvector took 7 instructions for 16 lanes, where 2 do. */
+INLINE vf widen_vec(const bf16 *p) {
+    return (vf)_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16);
+}
+INLINE void narrow_vec(bf16 *p, vf v) {
+    const __m512i u = (__m512i)v, r = (__m512i)ROUND_BF16((vu)u);
+    const __m512i nan_as = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask((__m512)v, (__m512)v, _CMP_UNORD_Q),
+                                                 _mm512_set1_epi32(0xffff));
+    _mm256_storeu_si256((__m256i *)p, _mm512_cvtepi32_epi16(nan_as));
+}
+#else
+INLINE vf widen_vec(const bf16 *p) {
+    vh h;
+    memcpy(&h, p, sizeof h);
+    return (vf)(__builtin_convertvector(h, vu) << 16);
+}
+INLINE void narrow_vec(bf16 *p, vf v) {
+    vu u = (vu)v, r = (vu)sel(v != v, (vf)(u | 0xffffu), (vf)ROUND_BF16(u));
+    vh h = __builtin_convertvector(r, vh);
+    memcpy(p, &h, sizeof h);
+}
+#endif
+static void widen_bf16(const bf16 *src, float *dst, int64_t m) {
+    int64_t i = 0;
+    for (; i + W <= m; i += W) {
+        vf v = widen_vec(src + i);
+        memcpy(dst + i, &v, sizeof v);
+    }
+    for (; i < m; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(dst + i, &u, sizeof u);
+    }
+}
+static void narrow_bf16(const float *src, bf16 *dst, int64_t m) {
+    int64_t i = 0;
+    for (; i + W <= m; i += W) {
+        vf v;
+        memcpy(&v, src + i, sizeof v);
+        narrow_vec(dst + i, v);
+    }
+    for (; i < m; i++) {
+        uint32_t u;
+        memcpy(&u, src + i, sizeof u);
+        dst[i] = (bf16)(isnan(src[i]) ? 0xffffu : ROUND_BF16(u));
+    }
+}
+/* A block's float32 scratch, on the stack of the thread that runs it. */
+#define BF16_SCRATCH(...) float __VA_ARGS__ __attribute__((aligned(64)))
+
+/* float32 calls give each thread one part, whole blocks (one call of a kernel's NAME_run, not inlined, which
+   both element types share: the bfloat16 loop calls it per block); parts(n, nt) of them, part c from
+   part_start(c) to part_start(c + 1). */
+INLINE int64_t parts(int64_t n, int nt) { return n >= PARALLEL_FROM && nt > 1 ? nt : 1; }
+INLINE int64_t part_start(int64_t c, int64_t parts, int64_t n) {
+    const int64_t blocks = (n + BLOCK - 1) / BLOCK, start = blocks * c / parts * BLOCK;
+    return start < n ? start : n;
+}
+
 /* The four scalar parameters splat, P[4] = ln(p[3]) and P[5] = 1/p[3] (TanhSoft's ln delta and 1/delta),
    computed once per call. */
 #define SCALAR_NPV 6
@@ -1332,6 +1403,13 @@ INLINE int gives_limits(vf ends, const float *lim) {
         if (i < end) NAME##_fwd_vec(x + i, y + i, end - i, Q, lo, hi, fix);                                \
         stream_fence(stream);                                                                               \
     }                                                                                                       \
+    static __attribute__((noinline)) void NAME##_fwd_run(const float *x, float *y, int64_t i, int64_t end,  \
+                                                         const vf *P, vf lo, vf hi, int fix, int stream) {  \
+        if (fix) /* two copies of the loop, with and without the substitution */                            \
+            NAME##_fwd_block(x, y, i, end, P, lo, hi, 1, stream);                                           \
+        else                                                                                                \
+            NAME##_fwd_block(x, y, i, end, P, lo, hi, 0, stream);                                           \
+    }                                                                                                       \
     /* Whether the forward must put the probed limits (into lim) at ±inf for these parameters. */         \
     int NAME##_substitutes(const float *p, float *lim) {                                                    \
         vf P[NPV], ends = ZERO;                                                                             \
@@ -1342,21 +1420,28 @@ INLINE int gives_limits(vf ends, const float *lim) {
         ends[0] = -INFINITY, ends[1] = INFINITY;                                                            \
         return !gives_limits(NAME##_val(ends, P), lim);                                                     \
     }                                                                                                       \
-    void NAME##_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {                         \
+    void NAME##_fwd(const void *x, void *y, int64_t n, const float *p, int nt, int io) {                   \
         vf P[NPV];                                                                                          \
         float lim[2];                                                                                       \
         PREP(p, P);                                                                                         \
         const int fix = NAME##_substitutes(p, lim);                                                         \
         const vf lo = splat(lim[0]), hi = splat(lim[1]);                                                    \
+        if (io == IO_F32) {                                                                                 \
+            const int stream = streams(y, 8 * n);                                                           \
+            const int64_t np = parts(n, nt);                                                                \
+            _Pragma("omp parallel for schedule(static) num_threads(nt) if(np > 1)")                         \
+            for (int64_t c = 0; c < np; c++)                                                                \
+                NAME##_fwd_run(x, y, part_start(c, np, n), part_start(c + 1, np, n), P, lo, hi, fix, stream); \
+            return;                                                                                         \
+        }                                                                                                   \
         const int64_t blocks = (n + BLOCK - 1) / BLOCK;                                                     \
-        const int stream = streams(y, 8 * n);                                                               \
         _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM)")                 \
         for (int64_t b = 0; b < blocks; b++) {                                                              \
-            const int64_t end = b * BLOCK + BLOCK < n ? b * BLOCK + BLOCK : n;                              \
-            if (fix) /* two copies of the loop, with and without the substitution */                        \
-                NAME##_fwd_block(x, y, b * BLOCK, end, P, lo, hi, 1, stream);                               \
-            else                                                                                            \
-                NAME##_fwd_block(x, y, b * BLOCK, end, P, lo, hi, 0, stream);                               \
+            const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;                   \
+            BF16_SCRATCH(xs[BLOCK], ys[BLOCK]);                                                             \
+            widen_bf16((const bf16 *)x + start, xs, end - start);                                           \
+            NAME##_fwd_run(xs, ys, 0, end - start, P, lo, hi, fix, 0);                                      \
+            narrow_bf16(ys, (bf16 *)y + start, end - start);                                                \
         }                                                                                                   \
     }
 
@@ -1398,26 +1483,45 @@ INLINE int gives_limits(vf ends, const float *lim) {
         if (i < end) NAME##_bwd_vec(g + i, x + i, gx + i, end - i, Q, want, acc);                          \
         stream_fence(stream);                                                                               \
     }                                                                                                       \
-    void NAME##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,       \
-                    double *sums, int nt) {                                                                 \
-        vf P[NPV];                                                                                          \
-        PREP(p, P);                                                                                         \
-        double s[MAX_SUMS] = {0.0}; /* the pragma sees global macros only, not NPAR */                     \
-        const int64_t blocks = (n + BLOCK - 1) / BLOCK;                                                     \
-        const int stream = streams(gx, 12 * n);                                                             \
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM) reduction(+:s[:MAX_SUMS])") \
-        for (int64_t b = 0; b < blocks; b++) {                                                              \
-            const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;                   \
+    /* Elements [i, end), block by block (a float32 partial sum each), the summands added to s. */       \
+    static __attribute__((noinline)) void NAME##_bwd_run(const float *g, const float *x, float *gx,         \
+                                                         int64_t i, int64_t end, const vf *P, int want,     \
+                                                         double *s, int stream) {                           \
+        for (; i < end; i += BLOCK) {                                                                       \
+            const int64_t stop = i + BLOCK < end ? i + BLOCK : end;                                         \
             vf acc[NPAR], Q[NPV];                                                                           \
             for (int k = 0; k < NPAR; k++) acc[k] = ZERO;                                                   \
             memcpy(Q, P, sizeof Q);                                                                         \
             switch (want) {                                                                                 \
-            case 0: NAME##_bwd_block(g, x, gx, start, end, Q, 0, acc, stream); break;                       \
-            case 2: NAME##_bwd_block(g, x, gx, start, end, Q, 2, acc, stream); break;                       \
-            case 4: NAME##_bwd_block(g, x, gx, start, end, Q, 4, acc, stream); break;                       \
-            default: NAME##_bwd_block(g, x, gx, start, end, Q, ALL_SUMS, acc, stream); break;               \
+            case 0: NAME##_bwd_block(g, x, gx, i, stop, Q, 0, acc, stream); break;                          \
+            case 2: NAME##_bwd_block(g, x, gx, i, stop, Q, 2, acc, stream); break;                          \
+            case 4: NAME##_bwd_block(g, x, gx, i, stop, Q, 4, acc, stream); break;                          \
+            default: NAME##_bwd_block(g, x, gx, i, stop, Q, ALL_SUMS, acc, stream); break;                  \
             }                                                                                               \
             for (int k = 0; k < NPAR; k++) s[k] += lane_sum(acc[k]);                                        \
+        }                                                                                                   \
+    }                                                                                                       \
+    void NAME##_bwd(const void *g, const void *x, void *gx, int64_t n, const float *p, int want,          \
+                    double *sums, int nt, int io) {                                                         \
+        vf P[NPV];                                                                                          \
+        PREP(p, P);                                                                                         \
+        double s[MAX_SUMS] = {0.0}; /* the pragma sees global macros only, not NPAR */                     \
+        const int64_t blocks = (n + BLOCK - 1) / BLOCK, np = parts(n, nt);                                  \
+        if (io == IO_F32) {                                                                                 \
+            const int stream = streams(gx, 12 * n);                                                         \
+            _Pragma("omp parallel for schedule(static) num_threads(nt) if(np > 1) reduction(+:s[:MAX_SUMS])") \
+            for (int64_t c = 0; c < np; c++)                                                                \
+                NAME##_bwd_run(g, x, gx, part_start(c, np, n), part_start(c + 1, np, n), P, want, s, stream); \
+        } else {                                                                                            \
+            _Pragma("omp parallel for schedule(static) num_threads(nt) if(np > 1) reduction(+:s[:MAX_SUMS])") \
+            for (int64_t b = 0; b < blocks; b++) {                                                          \
+                const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;               \
+                BF16_SCRATCH(gs[BLOCK], xs[BLOCK], gxs[BLOCK]);                                             \
+                widen_bf16((const bf16 *)g + start, gs, end - start);                                       \
+                widen_bf16((const bf16 *)x + start, xs, end - start);                                       \
+                NAME##_bwd_run(gs, xs, gxs, 0, end - start, P, want, s, 0);                                 \
+                narrow_bf16(gxs, (bf16 *)gx + start, end - start);                                          \
+            }                                                                                               \
         }                                                                                                   \
         for (int k = 0; k < NPAR; k++) sums[k] = s[k];                                                      \
     }
@@ -1429,8 +1533,8 @@ INLINE int gives_limits(vf ends, const float *lim) {
 
 /* A kernel's four entry points, for a dispatcher to choose from. */
 typedef struct {
-    void (*fwd)(const float *, float *, int64_t, const float *, int);
-    void (*bwd)(const float *, const float *, float *, int64_t, const float *, int, double *, int);
+    void (*fwd)(const void *, void *, int64_t, const float *, int, int);
+    void (*bwd)(const void *, const void *, void *, int64_t, const float *, int, double *, int, int);
     void (*limits)(const float *, float *);
     int (*substitutes)(const float *, float *);
 } kernel_fns;
@@ -1440,14 +1544,14 @@ typedef struct {
    (or gives NULL): those take it (the backward only where no parameter gradient is asked for: the special
    kernels give dL/dx alone), the rest NAME##_general's. */
 #define DEFINE_DISPATCH(NAME, ENTRY)                                                                        \
-    void ENTRY##_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {                        \
+    void ENTRY##_fwd(const void *x, void *y, int64_t n, const float *p, int nt, int io) {                 \
         const kernel_fns *k = NAME##_special(p);                                                            \
-        (k ? k->fwd : NAME##_general_fwd)(x, y, n, p, nt);                                                  \
+        (k ? k->fwd : NAME##_general_fwd)(x, y, n, p, nt, io);                                              \
     }                                                                                                       \
-    void ENTRY##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,      \
-                     double *sums, int nt) {                                                                \
+    void ENTRY##_bwd(const void *g, const void *x, void *gx, int64_t n, const float *p, int want,         \
+                     double *sums, int nt, int io) {                                                        \
         const kernel_fns *k = want ? NULL : NAME##_special(p);                                              \
-        (k ? k->bwd : NAME##_general_bwd)(g, x, gx, n, p, want, sums, nt);                                  \
+        (k ? k->bwd : NAME##_general_bwd)(g, x, gx, n, p, want, sums, nt, io);                              \
     }                                                                                                       \
     void ENTRY##_limits(const float *p, float *out) {                                                       \
         const kernel_fns *k = NAME##_special(p);                                                            \
@@ -1462,13 +1566,13 @@ typedef struct {
    SERVES (an expression in n and p) holds, the backward only where every sum asked for is among TABLED_SUMS
    (want's bits); the limits are the formula's. */
 #define DEFINE_TABLED_DISPATCH(NAME, FORMULA, SERVES, TABLED_SUMS)                                          \
-    void NAME##_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {                          \
-        ((SERVES) ? NAME##_tabled_fwd : FORMULA##_fwd)(x, y, n, p, nt);                                     \
+    void NAME##_fwd(const void *x, void *y, int64_t n, const float *p, int nt, int io) {                   \
+        ((SERVES) ? NAME##_tabled_fwd : FORMULA##_fwd)(x, y, n, p, nt, io);                                 \
     }                                                                                                       \
-    void NAME##_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want,         \
-                    double *sums, int nt) {                                                                 \
+    void NAME##_bwd(const void *g, const void *x, void *gx, int64_t n, const float *p, int want,          \
+                    double *sums, int nt, int io) {                                                         \
         const int tabled = !(want & ~(TABLED_SUMS)) && (SERVES);                                            \
-        (tabled ? NAME##_tabled_bwd : FORMULA##_bwd)(g, x, gx, n, p, want, sums, nt);                       \
+        (tabled ? NAME##_tabled_bwd : FORMULA##_bwd)(g, x, gx, n, p, want, sums, nt, io);                   \
     }                                                                                                       \
     void NAME##_limits(const float *p, float *out) { FORMULA##_limits(p, out); }                            \
     int NAME##_substitutes(const float *p, float *lim) { return FORMULA##_substitutes(p, lim); }
@@ -1734,23 +1838,19 @@ INLINE void pau_bwd_vec(const float *g, const float *x, float *gx, int64_t m, co
     acc[9] += ngy * x4;
 }
 
-void pau_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want, double *sums,
-             int nt) {
-    vf P[PAU_NPV];
-    pau_prepare(p, P);
-    double s[MAX_SUMS] = {0.0};
-    const int64_t blocks = (n + BLOCK - 1) / BLOCK;
-    const int stream = streams(gx, 12 * n);
-    _Pragma("omp parallel for schedule(static) num_threads(nt) if(n >= PARALLEL_FROM) reduction(+:s[:MAX_SUMS])")
-    for (int64_t b = 0; b < blocks; b++) {
-        const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;
+/* Elements [start, end) of PAU's backward, block by block, its sums added to s. Inlined in both element types'
+   loops: a call made this loop slower (float32, ns per 16 floats, one thread, 2^22: 6.3 -> 7.7). */
+INLINE void pau_bwd_run(const float *g, const float *x, float *gx, int64_t start, int64_t end, const vf *P,
+                        int want, double *s, int stream) {
+    for (int64_t b = start; b < end; b += BLOCK) {
+        const int64_t stop = b + BLOCK < end ? b + BLOCK : end;
         vf acc[PAU_NPAR], Q[PAU_NPV];
         double dacc[PAU_NPAR] = {0.0}, block[PAU_NPAR];
         memcpy(Q, P, sizeof Q);
         for (int k = 0; k < PAU_NPAR; k++) acc[k] = ZERO;
-        int64_t i = start;
-        for (; i + W <= end; i += W) pau_bwd_vec(g + i, x + i, gx + i, W, Q, want, acc, dacc, stream);
-        if (i < end) pau_bwd_vec(g + i, x + i, gx + i, end - i, Q, want, acc, dacc, 0);
+        int64_t i = b;
+        for (; i + W <= stop; i += W) pau_bwd_vec(g + i, x + i, gx + i, W, Q, want, acc, dacc, stream);
+        if (i < stop) pau_bwd_vec(g + i, x + i, gx + i, stop - i, Q, want, acc, dacc, 0);
         stream_fence(stream);
         if (!want) continue;
         int overflowed = 0;
@@ -1760,13 +1860,37 @@ void pau_bwd(const float *g, const float *x, float *gx, int64_t n, const float *
         }
         if (overflowed) { /* the whole block again, in double */
             for (int k = 0; k < PAU_NPAR; k++) block[k] = dacc[k] = 0.0;
-            for (int64_t j = start; j < end; j++) {
+            for (int64_t j = b; j < stop; j++) {
                 double xj = x[j];
                 if (isinf(xj)) xj = copysign(BIG, xj);
                 pau_lane(xj, g[j], Q, block, NULL);
             }
         }
         for (int k = 0; k < PAU_NPAR; k++) s[k] += block[k] + dacc[k];
+    }
+}
+
+void pau_bwd(const void *g, const void *x, void *gx, int64_t n, const float *p, int want, double *sums, int nt,
+             int io) {
+    vf P[PAU_NPV];
+    pau_prepare(p, P);
+    double s[MAX_SUMS] = {0.0};
+    const int64_t blocks = (n + BLOCK - 1) / BLOCK, np = parts(n, nt);
+    if (io == IO_F32) {
+        const int stream = streams(gx, 12 * n);
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if(np > 1) reduction(+:s[:MAX_SUMS])")
+        for (int64_t c = 0; c < np; c++)
+            pau_bwd_run(g, x, gx, part_start(c, np, n), part_start(c + 1, np, n), P, want, s, stream);
+    } else {
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if(np > 1) reduction(+:s[:MAX_SUMS])")
+        for (int64_t b = 0; b < blocks; b++) {
+            const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;
+            BF16_SCRATCH(gs[BLOCK], xs[BLOCK], gxs[BLOCK]);
+            widen_bf16((const bf16 *)g + start, gs, end - start);
+            widen_bf16((const bf16 *)x + start, xs, end - start);
+            pau_bwd_run(gs, xs, gxs, 0, end - start, P, want, s, 0);
+            narrow_bf16(gxs, (bf16 *)gx + start, end - start);
+        }
     }
     for (int k = 0; k < PAU_NPAR; k++) sums[k] = s[k];
     for (int k = 0; k < 4; k++) /* d|b|/db = sign(b), 0 at b = 0 as torch.sign */
@@ -2112,20 +2236,20 @@ DEFINE_BWD(eis_tabled_rcp, 1, eis_tabled_params, FIT_NPV + EIS_NPV, 5)
 INLINE int eis_tables_serve(int64_t n, const float *p, const kernel_fns *special) {
     return special != &EIS_SIGMOID && fixed_tables_serve(eis, n, p);
 }
-void eis_fwd(const float *x, float *y, int64_t n, const float *p, int nt) {
+void eis_fwd(const void *x, void *y, int64_t n, const float *p, int nt, int io) {
     const kernel_fns *k = eis_special(p);
     if (eis_tables_serve(n, p, k))
-        (eis_fit_for(p)->reciprocal ? eis_tabled_rcp_fwd : eis_tabled_fwd)(x, y, n, p, nt);
+        (eis_fit_for(p)->reciprocal ? eis_tabled_rcp_fwd : eis_tabled_fwd)(x, y, n, p, nt, io);
     else
-        (k ? k->fwd : eis_general_fwd)(x, y, n, p, nt);
+        (k ? k->fwd : eis_general_fwd)(x, y, n, p, nt, io);
 }
-void eis_bwd(const float *g, const float *x, float *gx, int64_t n, const float *p, int want, double *sums,
-             int nt) {
+void eis_bwd(const void *g, const void *x, void *gx, int64_t n, const float *p, int want, double *sums, int nt,
+             int io) {
     const kernel_fns *k = want ? NULL : eis_special(p);
     if (!want && eis_tables_serve(n, p, k))
-        (eis_fit_for(p)->reciprocal ? eis_tabled_rcp_bwd : eis_tabled_bwd)(g, x, gx, n, p, want, sums, nt);
+        (eis_fit_for(p)->reciprocal ? eis_tabled_rcp_bwd : eis_tabled_bwd)(g, x, gx, n, p, want, sums, nt, io);
     else
-        (k ? k->bwd : eis_general_bwd)(g, x, gx, n, p, want, sums, nt);
+        (k ? k->bwd : eis_general_bwd)(g, x, gx, n, p, want, sums, nt, io);
 }
 void eis_limits(const float *p, float *out) {
     const kernel_fns *k = eis_special(p);
@@ -2184,4 +2308,4 @@ DEFINE_FIXED_TABLES(tanhsoft, 4, tanhsoft_general, splat_params, SCALAR_NPV, 4)
 DEFINE_FIXED_DISPATCH(tanhsoft, tanhsoft_formula)
 
 /* Bumped whenever a signature changes; the loader refuses a library built from other code. */
-int actlab_kernels_abi(void) { return 5; }
+int actlab_kernels_abi(void) { return 6; }
