@@ -151,11 +151,26 @@ def test_add_parser_registers_the_subcommand():
 
 
 def test_bfloat16_bench_runs(capsys):
-    out = _json(
-        capsys, [*TINY, "--dtype", "bfloat16", "--acts", "swish(learnable=True)", "--impls", "actlab"]
-    )
-    (row,) = out["rows"]
-    assert not row["error"] and row["saved_bytes_per_elem"] == pytest.approx(2.0, abs=0.1)
+    """bfloat16 rows, torch's PReLU among them (its weight in the input's dtype: it refuses float32's)."""
+    argv = [
+        *TINY,
+        "--dtype",
+        "bfloat16",
+        "--acts",
+        "swish(learnable=True)",
+        "prelu",
+        "--impls",
+        "actlab",
+        "native",
+    ]
+    rows = _json(capsys, argv)["rows"]
+    assert [(r["act"], r["impl"]) for r in rows] == [
+        ("swish(learnable=True)", "actlab"),
+        ("prelu", "actlab"),
+        ("prelu", "native"),
+    ]
+    for row in rows:
+        assert not row["error"] and row["saved_bytes_per_elem"] == pytest.approx(2.0, abs=0.1), row
 
 
 def test_allocator_setting_reports_the_environment(monkeypatch):

@@ -159,10 +159,11 @@ def kernel_name(module: nn.Module) -> str | None:
 
 
 def implementations(
-    spec: str, impls: Sequence[str], device: str | torch.device = "cpu"
+    spec: str, impls: Sequence[str], device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
 ) -> dict[str, Callable[[Tensor], Tensor]]:
     """Callables for each requested implementation of ``spec`` that exists (torch modules: 'native'),
-    with their parameters on ``device``."""
+    with their parameters on ``device``; torch's own learnable modules in ``dtype`` too (PReLU refuses a
+    weight of another dtype than its input's; actlab's modules keep float32 parameters, as under autocast)."""
     module = get_act(spec)().to(device)
     name = kernel_name(module)
     if name is None:  # relu, elu, softplus...: torch's module is actlab's default
@@ -179,7 +180,7 @@ def implementations(
         elif impl == "naive":
             out[impl] = lambda x, m=module: naive(x, m)
         elif impl == "native" and name in NATIVE_LEARNS_TOO:
-            out[impl] = NATIVE_MODULES[name]().to(device)  # its own learnable weight, as actlab's
+            out[impl] = NATIVE_MODULES[name]().to(device, dtype)  # its own learnable weight, as actlab's
         elif impl == "native" and name in NATIVE and _fixed(module):
             out[impl] = NATIVE[name]
         elif impl == "compiled":
@@ -374,7 +375,7 @@ def bench_activations(cfg: BenchConfig) -> tuple[dict[str, float], list[Row]]:
     # bandwidth drifts between periods (40–50 and 90 GB/s here); one F.silu timing would skew every ratio.
     silu_step = _fwd_bwd(F.silu, x, torch.randn_like(x))
     for act in cfg.acts:
-        for impl, fn in implementations(act, cfg.impls, cfg.device).items():
+        for impl, fn in implementations(act, cfg.impls, cfg.device, DTYPES[cfg.dtype]).items():
             row = measure(act, impl, fn, x, cfg, silu_step)
             _progress(f"{act} {impl}: first call {row.first_call_s:.2f} s {row.error}".rstrip())
             if not row.error:
