@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -175,11 +177,31 @@ def test_nan_loss_marks_run_diverged_at_that_epoch(tmp_path, monkeypatch):
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 2  # last good epoch
 
 
-def test_val_every_and_amp_ignored_on_cpu(tmp_path):
-    cfg = RunConfig(epochs=3, val_every=2, threads=1, amp="bf16", device="cpu")
+def test_val_every_and_fp16_amp_ignored_on_cpu(tmp_path):
+    cfg = RunConfig(epochs=3, val_every=2, threads=1, amp="fp16", device="cpu")
     with pytest.warns(UserWarning, match="ignored on cpu"):
         result = train(cfg, tmp_path, progress=False)
     assert [m["val_acc"] is not None for m in result.epochs] == [False, True, True]  # last one always
+
+
+def test_bf16_amp_on_cpu_autocasts_into_the_c_kernels(tmp_path, monkeypatch):
+    """amp=bf16 on the CPU trains under autocast: the activations see bfloat16 (convolutions' outputs) and
+    actlab's C kernels serve them; the weights and the result stay float32."""
+    from actlab.activations import cpu_kernels
+
+    seen = []
+    forward = cpu_kernels.forward
+    monkeypatch.setattr(
+        cpu_kernels, "forward", lambda name, x, *a: seen.append(x.dtype) or forward(name, x, *a)
+    )
+    cfg = RunConfig(epochs=1, threads=1, amp="bf16", device="cpu", act="smu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "ignored" warning
+        result = train(cfg, tmp_path, progress=False)
+    assert seen and set(seen) == {torch.bfloat16}
+    assert result.status == "done" and math.isfinite(result.epochs[0]["train_loss"])
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]
+    assert {t.dtype for t in state.values() if t.is_floating_point()} == {torch.float32}
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ class RunConfig:
     # execution
     seed: int = 123  # drives init, data order, augmentation and dropout
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda" or "cuda:N"
-    amp: str = "none"  # autocast dtype on CUDA: "none", "bf16", "fp16" (ignored with a warning on CPU)
+    amp: str = "none"  # autocast dtype: "none", "bf16", "fp16" (on the CPU bf16 only; fp16 warns, ignored)
     channels_last: bool = False  # NHWC memory format on CUDA
     val_every: int = 1  # evaluate every N epochs (the last epoch is always evaluated)
     threads: int | None = None  # torch CPU threads; None = torch's default

@@ -100,7 +100,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--warmup-epochs", type=float, help=f"linear warm-up epochs {_d('warmup_epochs')}")
     a("--seed", type=int, help=f"{_d('seed')}")
     a("--device", help=f"auto, cpu, cuda or cuda:N {_d('device')}")
-    a("--amp", choices=AMP_MODES, help=f"autocast dtype on CUDA {_d('amp')}")
+    a("--amp", choices=AMP_MODES, help=f"autocast dtype: bf16 or fp16 on CUDA, bf16 on the CPU {_d('amp')}")
     a("--channels-last", action="store_true", default=None, help="NHWC memory format on CUDA")
     a("--val-every", type=int, help=f"evaluate every N epochs {_d('val_every')}")
     a("--threads", type=int, help="torch CPU threads (default: torch's)")

@@ -49,11 +49,18 @@ def resolve_device(cfg: RunConfig) -> torch.device:
 
 
 def amp_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None. AMP is CUDA-only here; on CPU it is ignored with a warning."""
+    """The autocast dtype, or None: bf16 or fp16 on CUDA, bf16 on the CPU (actlab's C kernels take bfloat16
+    there); other combinations are ignored with a warning."""
     if cfg.amp == "none":
         return None
+    if device.type == "cpu" and cfg.amp == "bf16":
+        return torch.bfloat16
     if device.type != "cuda":
-        warnings.warn(f"amp={cfg.amp!r} is ignored on {device.type}; training in float32", stacklevel=3)
+        warnings.warn(
+            f"amp={cfg.amp!r} is ignored on {device.type} (there: bf16 on the CPU, bf16 or fp16 on CUDA); "
+            "training in float32",
+            stacklevel=3,
+        )
         return None
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[cfg.amp]
 
