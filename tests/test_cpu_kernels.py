@@ -335,32 +335,36 @@ def test_streaming_stores_change_no_value(spec, out_offset, streaming):
     assert streamed[2] == ordinary[2]
 
 
-def _bf16_bits(t: torch.Tensor) -> torch.Tensor:
-    """bfloat16 bits, every NaN as one pattern (torch's rounding gives 0xFFFF, a NaN input keeps its own)."""
+HALF = [torch.bfloat16, torch.float16]  # computed through float32 by the C kernels (float16: F16C here)
+
+
+def _half_bits(t: torch.Tensor) -> torch.Tensor:
+    """A half-precision tensor's bits, every NaN as one pattern (a NaN input keeps its own payload)."""
     return torch.where(t.isnan(), torch.full_like(t, math.nan), t).view(torch.int16)
 
 
-def check_bfloat16_is_float32_rounded(
-    spec: str, sizes: tuple[int, ...] = (3 * 1024 + 37, 70_001, 262_181)
+def check_half_is_float32_rounded(
+    spec: str, dtype: torch.dtype, sizes: tuple[int, ...] = (3 * 1024 + 37, 70_001, 262_181)
 ) -> None:
-    """The C kernels on bfloat16 give their float32 results on x.float() and g.float(), rounded as
-    ``.to(torch.bfloat16)`` rounds, bit for bit; the parameter sums up to their order of summation."""
+    """The C kernels on bfloat16 or float16 give their float32 results on x.float() and g.float(), rounded
+    as ``.to(dtype)`` rounds, bit for bit; the parameter sums up to their order of summation."""
     module = get_act(spec)()
     name, params = module.kernel_name, _kernel_params(module)
     needs = (True,) + (True,) * len(params)
     gen = torch.Generator().manual_seed(5)
     for n in sizes:
-        x = torch.cat([torch.randn(n, generator=gen) * 3, extreme_inputs(n_random=0)[0]]).bfloat16()
-        g = torch.randn(x.numel(), generator=gen).bfloat16()
+        x = torch.cat([torch.randn(n, generator=gen) * 3, extreme_inputs(n_random=0)[0]]).to(dtype)
+        g = torch.randn(x.numel(), generator=gen).to(dtype)
+        assert cpu_kernels.applies(name, x, params)
         for threads in (1, 2):
             with _threads(threads):
                 y = cpu_kernels.forward(name, x, params)
                 grads = cpu_kernels.backward(name, g, x, params, needs)
                 y32 = cpu_kernels.forward(name, x.float(), params)
                 grads32 = cpu_kernels.backward(name, g.float(), x.float(), params, needs)
-            assert y.dtype == grads[0].dtype == torch.bfloat16
-            assert torch.equal(_bf16_bits(y), _bf16_bits(y32.bfloat16())), (spec, n, threads)
-            assert torch.equal(_bf16_bits(grads[0]), _bf16_bits(grads32[0].bfloat16())), (spec, n, threads)
+            assert y.dtype == grads[0].dtype == dtype
+            assert torch.equal(_half_bits(y), _half_bits(y32.to(dtype))), (spec, n, threads)
+            assert torch.equal(_half_bits(grads[0]), _half_bits(grads32[0].to(dtype))), (spec, n, threads)
             for got, want in zip(grads[1:], grads32[1:], strict=True):
                 torch.testing.assert_close(got, want, rtol=1e-6, atol=0.0, equal_nan=True)
 
@@ -376,17 +380,21 @@ def _threads(n: int):
 
 
 @needs_c
+@pytest.mark.parametrize("dtype", HALF)
 @pytest.mark.parametrize("spec", SPECS)
-def test_bfloat16_is_the_float32_kernel_rounded(spec):
-    check_bfloat16_is_float32_rounded(spec)
+def test_half_precision_is_the_float32_kernel_rounded(spec, dtype):
+    check_half_is_float32_rounded(spec, dtype)
 
 
-def check_bfloat16_rounding() -> None:
-    """Every bfloat16 value through SELU-like scaling (x > 0: 1.00390625·x, one bit more than bfloat16 holds,
-    so ties, rounding up to inf and subnormals all occur; x < 0 an expm1) and through its backward: the
-    float32 kernel's results rounded by torch, bit for bit; NaN, of any sign and payload, as 0xFFFF."""
-    every = torch.arange(-(2**15), 2**15, dtype=torch.int32).to(torch.int16).view(torch.bfloat16)
-    params = (torch.tensor(1.5), torch.tensor(1.0), torch.tensor(1.00390625))  # alpha, input scale, scale
+def check_half_rounding(dtype: torch.dtype, same_nan_bits: bool = True) -> None:
+    """Every value of ``dtype`` through SELU-like scaling (x > 0: (1 + 2^-k)·x, one bit more than the dtype
+    holds, so ties, rounding up to inf and subnormals all occur; x < 0 an expm1) and through its backward:
+    the float32 kernel's results rounded by torch, bit for bit. NaN, of any sign and payload: 0xFFFF in
+    bfloat16; in float16 F16C's (torch's) quieted payload, or any NaN (``same_nan_bits=False``, _Float16)."""
+    every = torch.arange(-(2**15), 2**15, dtype=torch.int32).to(torch.int16).view(dtype)
+    mantissa = {torch.bfloat16: 7, torch.float16: 10}[dtype]  # stored bits
+    scale = 1.0 + 2.0 ** -(mantissa + 1)
+    params = (torch.tensor(1.5), torch.tensor(1.0), torch.tensor(scale))  # alpha, input scale, scale
     y = cpu_kernels.forward("elu", every, params)
     ones = torch.ones_like(every)
     gx = cpu_kernels.backward("elu", every, ones, params, (True, False, False, False))[0]
@@ -395,27 +403,34 @@ def check_bfloat16_rounding() -> None:
         (gx, cpu_kernels.backward("elu", every.float(), ones.float(), params, (True,) * 4)[0]),
     ]:
         nan = want.isnan()
-        assert torch.equal(got.view(torch.int16)[~nan], want.bfloat16().view(torch.int16)[~nan])
-        assert bool((got.view(torch.int16)[nan] == -1).all()) and int(nan.sum()) == 2 * 127
+        assert int(nan.sum()) == 2 * (2**mantissa - 1)
+        assert torch.equal(got.view(torch.int16)[~nan], want.to(dtype).view(torch.int16)[~nan])
+        assert bool(got[nan].isnan().all())
+        if dtype == torch.bfloat16:
+            assert bool((got.view(torch.int16)[nan] == -1).all())
+        elif same_nan_bits:
+            assert torch.equal(got.view(torch.int16)[nan], want.to(dtype).view(torch.int16)[nan])
 
 
 @needs_c
-def test_bfloat16_rounds_to_nearest_even_as_torch_does():
-    check_bfloat16_rounding()
+@pytest.mark.parametrize("dtype", HALF)
+def test_half_precision_rounds_to_nearest_even_as_torch_does(dtype):
+    check_half_rounding(dtype)
 
 
 @needs_c
-def test_a_bfloat16_model_takes_the_c_kernels(calls):
-    """A module with bfloat16 parameters on bfloat16 inputs (model.bfloat16()): the C kernels serve both
-    directions, and the gradients have the parameters' dtype."""
-    module = get_act("smu(learnable_alpha=True)")().bfloat16()
-    x = (torch.randn(4, 8, 16, 16) * 3).bfloat16().to(memory_format=torch.channels_last).requires_grad_()
+@pytest.mark.parametrize("dtype", HALF)
+def test_a_half_precision_model_takes_the_c_kernels(calls, dtype):
+    """A module with bfloat16 or float16 parameters on such inputs (model.to(dtype)): the C kernels serve
+    both directions, and the gradients have the parameters' dtype."""
+    module = get_act("smu(learnable_alpha=True)")().to(dtype)
+    x = (torch.randn(4, 8, 16, 16) * 3).to(dtype).to(memory_format=torch.channels_last).requires_grad_()
     y = module(x)
     y.backward(torch.ones_like(y))
     assert calls == {"forward": 1, "backward": 1}
-    assert y.dtype == x.grad.dtype == module.mu.grad.dtype == module.alpha.grad.dtype == torch.bfloat16
-    y32 = copy.deepcopy(module).float()(x.detach().float())  # the same (bfloat16) parameter values
-    assert torch.equal(_bf16_bits(y.detach()), _bf16_bits(y32.detach().bfloat16()))
+    assert y.dtype == x.grad.dtype == module.mu.grad.dtype == module.alpha.grad.dtype == dtype
+    y32 = copy.deepcopy(module).float()(x.detach().float())  # the same (rounded) parameter values
+    assert torch.equal(_half_bits(y.detach()), _half_bits(y32.detach().to(dtype)))
 
 
 @needs_c
@@ -518,8 +533,8 @@ def test_where_the_c_kernels_do_not_apply():
     params = (smu.alpha, smu.mu)
     assert cpu_kernels.applies("smu", x, params)
     assert cpu_kernels.applies("smu", x.bfloat16(), params)  # computed in float32, rounded back
+    assert cpu_kernels.applies("smu", x.half(), params) == bool(cpu_kernels.library().actlab_has_f16())
     assert not cpu_kernels.applies("smu", x.double(), params)
-    assert not cpu_kernels.applies("smu", x.half(), params)
     assert not cpu_kernels.applies("smu", torch.randn(64, 2)[:, 0], params)  # strided
     assert not cpu_kernels.applies("smu", x, (torch.ones(3), smu.mu))  # per-channel parameters
     assert not cpu_kernels.applies("gelu_tanh", x, ())  # no C kernel
@@ -712,9 +727,10 @@ def test_the_generic_vector_code_without_avx512(fresh_build, monkeypatch, flags)
         check_smooth_erf_table(spec, key, 4e-7 if "-march=x86-64" not in flags else 2e-6)
     for spec in FIXED_TABLED:
         check_fixed_table(spec, 4e-7 if "-march=x86-64" not in flags else 2e-6)
-    check_bfloat16_rounding()  # the portable widening and narrowing (AVX-512 has intrinsics of its own)
-    for spec in SPECS:
-        check_bfloat16_is_float32_rounded(spec, sizes=(3 * 1024 + 37,))
+    for dtype in HALF:  # the portable widening and narrowing (AVX-512 has intrinsics of its own)
+        check_half_rounding(dtype, same_nan_bits="-march=x86-64" not in flags)  # SSE2 alone: _Float16
+        for spec in SPECS:
+            check_half_is_float32_rounded(spec, dtype, sizes=(3 * 1024 + 37,))
 
 
 @needs_c

@@ -1,4 +1,5 @@
-"""Hand-written C kernels for float32 and bfloat16 activations on the CPU, where inductor's are compute-bound.
+"""Hand-written C kernels for activations on the CPU (float32; bfloat16 and float16 through float32), where
+inductor's are compute-bound.
 
 ``csrc/kernels.c`` holds each activation's fast float32 forward and backward (the formulas of
 ``fused.FAST_FP32``; EIS's and PAU's reference forms) as one pass over memory with GCC's vector extensions: an
@@ -36,11 +37,12 @@ ENV_ENABLE = "ACTLAB_CPU_KERNELS"  # "0" turns the C kernels off
 ENV_CACHE = "ACTLAB_KERNEL_CACHE"  # where the compiled library is kept
 ENV_STREAM_FROM = "ACTLAB_STREAM_FROM"  # bytes a call must move to stream its output (default: the L3's size)
 SOURCE = Path(__file__).with_name("csrc") / "kernels.c"
-ABI = 6  # kernels.c's actlab_kernels_abi()
+ABI = 7  # kernels.c's actlab_kernels_abi()
 MAX_PARAMS = 10  # parameter values in, parameter-gradient sums out
-# the dtypes the kernels read and write, as their last argument ``io`` names them; bfloat16 is computed in
-# float32 block by block and rounded back as ``.to(torch.bfloat16)`` rounds (kernels.c, "bfloat16 tensors")
-IO_KINDS = {torch.float32: 0, torch.bfloat16: 1}
+# the dtypes the kernels read and write, as their last argument ``io`` names them; bfloat16 and float16 are
+# computed in float32 block by block and rounded back as ``.to()`` rounds (kernels.c, "bfloat16 and float16
+# tensors"); float16 where the build converts it (F16C or _Float16: ``actlab_has_f16``)
+IO_KINDS = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
 
 # kernel name → the number of values of each parameter (scalars, or PAU's two coefficient vectors);
 # kernels.c's DEFINE_KERNEL lines say which probe their limits
@@ -89,6 +91,7 @@ class _State:
     path: Path | None = None
     flags: tuple[str, ...] = ()
     functions: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name → (forward, backward)
+    dtypes: frozenset[torch.dtype] = frozenset()  # what the loaded library reads and writes
 
 
 _STATE = _State()
@@ -241,6 +244,7 @@ def library() -> ctypes.CDLL | None:
                 name: (getattr(lib, f"{name}_fwd"), getattr(lib, f"{name}_bwd")) for name in KERNELS
             }
             _STATE.library = lib
+            _STATE.dtypes = frozenset(d for d, io in IO_KINDS.items() if io != 2 or lib.actlab_has_f16())
         except Exception as err:  # no compiler, a compile error, an unloadable library...
             _STATE.error = f"{type(err).__name__}: {err}"[:600]
             warnings.warn(
@@ -271,12 +275,13 @@ def _stream_from_env() -> int | None:
 def reset() -> None:
     """Forget the loaded library and any build error (tests; after changing the cache folder or CC)."""
     _STATE.library, _STATE.error, _STATE.path, _STATE.flags = None, None, None, ()
+    _STATE.dtypes = frozenset()
     _STATE.functions = {}
 
 
 def applies(name: str, x: Tensor, params: tuple[Tensor, ...]) -> bool:
-    """Whether a C kernel serves this call: float32 or bfloat16 on the CPU, a dense input, parameters of the
-    sizes in ``KERNELS`` (scalars; PAU of degrees (5, 4))."""
+    """Whether a C kernel serves this call: float32, bfloat16 or float16 (where the build converts it) on the
+    CPU, a dense input, parameters of the sizes in ``KERNELS`` (scalars; PAU of degrees (5, 4))."""
     if not _STATE.enabled or x.dtype not in IO_KINDS or x.device.type != "cpu":
         return False
     sizes = KERNELS.get(name)
@@ -287,7 +292,7 @@ def applies(name: str, x: Tensor, params: tuple[Tensor, ...]) -> bool:
             return False  # not the kernel's parameters (per channel, other degrees...): compiled path
     if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
         return False
-    return _STATE.library is not None or library() is not None
+    return (_STATE.library is not None or library() is not None) and x.dtype in _STATE.dtypes
 
 
 def _loaded() -> ctypes.CDLL:
@@ -324,7 +329,7 @@ def _threads() -> int:
 
 
 def forward(name: str, x: Tensor, params: tuple[Tensor, ...], values: ctypes.Array | None = None) -> Tensor:
-    """f(x), the ±inf limits included (``applies`` must hold: float32 or bfloat16, dense, on the CPU);
+    """f(x), the ±inf limits included (``applies`` must hold: a dtype of the kernels', dense, on the CPU);
     ``values`` are ``param_values(params)`` where the caller has them."""
     y = torch.empty_like(x)
     values = param_values(params) if values is None else values

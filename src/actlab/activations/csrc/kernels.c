@@ -1270,13 +1270,14 @@ INLINE vf lanes_below(int64_t m) {
     for (int k = 0; k < W; k++) keep[k] = k < m ? 1.0f : 0.0f;
     return keep;
 }
-/* bfloat16 tensors (io == IO_BF16 in the entry points): each block of BLOCK elements is widened into float32
-   scratch on the thread's stack (exact: a bfloat16 is the top half of a float32), run through the same
-   float32 block loop and rounded back to the nearest even, NaN to 0xFFFF, as torch's .to(torch.bfloat16) on
-   the CPU. So a result is bit for bit the float32 kernel's on x.float(), rounded (the parameter sums but for
-   their order of summation), at half float32's memory traffic. Blocks this small keep the loads from memory
-   going while the block is computed (chunks of 16k elements converted apart took twice float32's time). */
-enum { IO_F32 = 0, IO_BF16 = 1 };
+/* bfloat16 and float16 tensors (io == IO_BF16, IO_F16 in the entry points): each block of BLOCK elements is
+   widened into float32 scratch on the thread's stack (exact), run through the same float32 block loop and
+   rounded back to the nearest even as torch's .to() rounds on the CPU: bfloat16 by its bits (NaN to 0xFFFF),
+   float16 by F16C's vcvtps2ph (NaN quieted, its payload truncated), or _Float16 where the machine has no F16C.
+   So a result is bit for bit the float32 kernel's on x.float(), rounded (the parameter sums but for their order
+   of summation), at half float32's memory traffic. Blocks this small keep the loads from memory going while
+   the block is computed (chunks of 16k elements converted apart took twice float32's time). */
+enum { IO_F32 = 0, IO_BF16 = 1, IO_F16 = 2 };
 typedef uint16_t bf16;
 typedef uint32_t vu __attribute__((vector_size(4 * W)));
 typedef uint16_t vh __attribute__((vector_size(2 * W)));
@@ -1328,6 +1329,67 @@ static void narrow_bf16(const float *src, bf16 *dst, int64_t m) {
         memcpy(&u, src + i, sizeof u);
         dst[i] = (bf16)(isnan(src[i]) ? 0xffffu : ROUND_BF16(u));
     }
+}
+/* float16: the vector conversions of AVX-512 or F16C (8 lanes, W with AVX), else lane by lane. */
+#if defined(__F16C__) || defined(__AVX512F__)
+#define HAVE_F16 1
+INLINE float f16_to_float(uint16_t h) { return _cvtsh_ss(h); }
+INLINE uint16_t float_to_f16(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+#elif defined(__FLT16_MAX__)
+#define HAVE_F16 1
+INLINE float f16_to_float(uint16_t h) {
+    _Float16 v;
+    memcpy(&v, &h, sizeof v);
+    return (float)v;
+}
+INLINE uint16_t float_to_f16(float f) {
+    _Float16 v = (_Float16)f;
+    uint16_t h;
+    memcpy(&h, &v, sizeof h);
+    return h;
+}
+#else
+#define HAVE_F16 0
+INLINE float f16_to_float(uint16_t h) { return (float)h; } /* never called: actlab_has_f16() says 0 */
+INLINE uint16_t float_to_f16(float f) { return (uint16_t)f; }
+#endif
+/* Whether this build converts float16 (the loader asks before it sends a float16 tensor). */
+int actlab_has_f16(void) { return HAVE_F16; }
+static void widen_f16(const uint16_t *src, float *dst, int64_t m) {
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= m; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+#elif defined(__F16C__)
+    for (; i + 8 <= m; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+#endif
+    for (; i < m; i++) dst[i] = f16_to_float(src[i]);
+}
+static void narrow_f16(const float *src, uint16_t *dst, int64_t m) {
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= m; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+#elif defined(__F16C__)
+    for (; i + 8 <= m; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+    for (; i < m; i++) dst[i] = float_to_f16(src[i]);
+}
+/* The m elements of a half-precision tensor (io: IO_BF16 or IO_F16) from `start` on, as float32, and back. */
+static void widen_half(int io, const void *src, int64_t start, float *dst, int64_t m) {
+    if (io == IO_BF16)
+        widen_bf16((const bf16 *)src + start, dst, m);
+    else
+        widen_f16((const uint16_t *)src + start, dst, m);
+}
+static void narrow_half(int io, const float *src, void *dst, int64_t start, int64_t m) {
+    if (io == IO_BF16)
+        narrow_bf16(src, (bf16 *)dst + start, m);
+    else
+        narrow_f16(src, (uint16_t *)dst + start, m);
 }
 /* A block's float32 scratch, on the stack of the thread that runs it. */
 #define BF16_SCRATCH(...) float __VA_ARGS__ __attribute__((aligned(64)))
@@ -1440,9 +1502,9 @@ INLINE int gives_limits(vf ends, const float *lim) {
         for (int64_t b = 0; b < blocks; b++) {                                                              \
             const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;                   \
             BF16_SCRATCH(xs[BLOCK], ys[BLOCK]);                                                             \
-            widen_bf16((const bf16 *)x + start, xs, end - start);                                           \
+            widen_half(io, x, start, xs, end - start);                                                      \
             NAME##_fwd_run(xs, ys, 0, end - start, P, lo, hi, fix, 0);                                      \
-            narrow_bf16(ys, (bf16 *)y + start, end - start);                                                \
+            narrow_half(io, ys, y, start, end - start);                                                     \
         }                                                                                                   \
     }
 
@@ -1518,10 +1580,10 @@ INLINE int gives_limits(vf ends, const float *lim) {
             for (int64_t b = 0; b < blocks; b++) {                                                          \
                 const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;               \
                 BF16_SCRATCH(gs[BLOCK], xs[BLOCK], gxs[BLOCK]);                                             \
-                widen_bf16((const bf16 *)g + start, gs, end - start);                                       \
-                widen_bf16((const bf16 *)x + start, xs, end - start);                                       \
+                widen_half(io, g, start, gs, end - start);                                                  \
+                widen_half(io, x, start, xs, end - start);                                                  \
                 NAME##_bwd_run(gs, xs, gxs, 0, end - start, P, want, s, 0);                                 \
-                narrow_bf16(gxs, (bf16 *)gx + start, end - start);                                          \
+                narrow_half(io, gxs, gx, start, end - start);                                               \
             }                                                                                               \
         }                                                                                                   \
         for (int k = 0; k < NPAR; k++) sums[k] = s[k];                                                      \
@@ -1887,10 +1949,10 @@ void pau_bwd(const void *g, const void *x, void *gx, int64_t n, const float *p, 
         for (int64_t b = 0; b < blocks; b++) {
             const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;
             BF16_SCRATCH(gs[BLOCK], xs[BLOCK], gxs[BLOCK]);
-            widen_bf16((const bf16 *)g + start, gs, end - start);
-            widen_bf16((const bf16 *)x + start, xs, end - start);
+            widen_half(io, g, start, gs, end - start);
+            widen_half(io, x, start, xs, end - start);
             pau_bwd_run(gs, xs, gxs, 0, end - start, P, want, s, 0);
-            narrow_bf16(gxs, (bf16 *)gx + start, end - start);
+            narrow_half(io, gxs, gx, start, end - start);
         }
     }
     for (int k = 0; k < PAU_NPAR; k++) sums[k] = s[k];
@@ -2309,4 +2371,4 @@ DEFINE_FIXED_TABLES(tanhsoft, 4, tanhsoft_general, splat_params, SCALAR_NPV, 4)
 DEFINE_FIXED_DISPATCH(tanhsoft, tanhsoft_formula)
 
 /* Bumped whenever a signature changes; the loader refuses a library built from other code. */
-int actlab_kernels_abi(void) { return 6; }
+int actlab_kernels_abi(void) { return 7; }
