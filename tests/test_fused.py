@@ -65,7 +65,7 @@ def extreme_inputs(dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
 @pytest.fixture(autouse=True)
 def fused_for_every_size():
     """The compiled fast path for any size here (its threshold is a speed choice, not a correctness one);
-    the C kernels, which would take the float32 and bfloat16 CPU calls first, are tested in
+    the C kernels, which would take the float32, bfloat16 and float16 CPU calls first, are tested in
     test_cpu_kernels.py."""
     with fused.use_fused(True, min_numel=0), cpu_kernels.use_cpu_kernels(False):
         yield

@@ -23,9 +23,9 @@ caller's graph (``FusedKernel.traced``). Falls back to the eager op when switche
 ``set_fused(False)``), while tracing or exporting, under functorch transforms, for small tensors, and when
 compiling fails (warned once per kernel and device type, then remembered).
 
-Before compiling anything, ``FusedKernel`` asks ``cpu_kernels`` for a hand-written C kernel: float32 or
-bfloat16 on the CPU with scalar parameters, for the activations it has, at any size (there is no compile
-cost to amortise).
+Before compiling anything, ``FusedKernel`` asks ``cpu_kernels`` for a hand-written C kernel: float32,
+bfloat16 or float16 on the CPU with scalar parameters, for the activations it has, at any size (there is no
+compile cost to amortise).
 """
 
 from __future__ import annotations
