@@ -407,7 +407,7 @@ def reference_formulas_static_shapes():
     """The GPU experiment's variant (``ENV_FORMULAS``): reference formulas, compiled for the size met."""
     fused.set_fused(formulas="reference", dynamic=False)
     yield
-    fused.set_fused(formulas="fast", dynamic=True)
+    fused.set_fused(formulas="auto", dynamic=True)
 
 
 @pytest.mark.slow
@@ -418,7 +418,7 @@ def reference_formulas_static_shapes():
 def test_reference_formulas_and_static_shapes(spec, dtype, reference_formulas_static_shapes):
     """The variant computes what the fast one does (mish's limits then come from the limits kernel)."""
     assert "reference formulas, static shapes first" in fused.describe()
-    assert not fused.fused_kernel(KERNELS["mish"]).own_limits
+    assert not fused.fused_kernel(KERNELS["mish"]).own_limits(torch.device("cpu"))
     _check(
         spec,
         dtype,
@@ -428,8 +428,21 @@ def test_reference_formulas_and_static_shapes(spec, dtype, reference_formulas_st
 
 
 def test_formulas_and_dynamic_settings_validate():
-    assert fused.fused_kernel(KERNELS["mish"]).own_limits and "formulas" not in fused.describe()
-    with pytest.raises(ValueError, match="formulas must be one of fast, reference, got 'exact'"):
+    mish = fused.fused_kernel(KERNELS["mish"])
+    assert mish.own_limits(torch.device("cpu")) and "formulas" not in fused.describe()
+    # auto, the default: the fast float32 formulas on the CPU, the reference ones (libdevice's erf) elsewhere
+    assert fused.fast_formulas(torch.device("cpu")) and not fused.fast_formulas(torch.device("cuda"))
+    assert not mish.own_limits(torch.device("cuda")) and not mish.own_limits(torch.device("meta"))
+    smu = fused.fused_kernel(KERNELS["smu"])
+    for which in ("forward", "backward", "limits"):  # what compiles on each device, its own code object
+        assert smu._python(which, torch.device("cuda")).__name__ == f"smu_fused_{which}_reference"
+        assert smu._python(which, torch.device("cpu")).__name__ == f"smu_fused_{which}"
+    fused.set_fused(formulas="fast")
+    try:
+        assert fused.fast_formulas(torch.device("cuda")) and "fast formulas" in fused.describe()
+    finally:
+        fused.set_fused(formulas="auto")
+    with pytest.raises(ValueError, match="formulas must be one of auto, fast, reference, got 'exact'"):
         fused.set_fused(formulas="exact")
     code = "import actlab.activations.fused as f; print(f._SETTINGS.formulas, f._SETTINGS.dynamic)"
     env = {"ACTLAB_FUSED_FORMULAS": "Reference", "ACTLAB_FUSED_DYNAMIC": "0", "PATH": ""}

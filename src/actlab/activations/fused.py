@@ -10,15 +10,16 @@ Compiled once per kernel, direction and shape family (``dynamic=True``: any size
 number of dimensions, dtype and parameter shape), then cached in the process; inductor's FX graph
 cache (on by default, ``TORCHINDUCTOR_CACHE_DIR``) keeps the generated code across processes.
 
-Where float32 is the compute dtype some formulas are swapped for equally exact, faster ones
+Where float32 is the compute dtype on the CPU some formulas are swapped for equally exact, faster ones
 (``FAST_FP32``): ``erfc`` and ``tanh`` have no vectorised kernel in inductor's C++ backend, so they
 are rebuilt from ``exp``/``expm1`` (erfc as exp(-t²)·P(u), one ``exp`` that backward shares with the
-Gaussian), and its vectorised ``erf`` loses relative precision near 0, so ``erf`` is rebuilt too.
-float64 uses the reference formulas unchanged. The kernels are compiled with FMA contraction on.
+Gaussian), and its vectorised ``erf`` loses relative precision near 0, so ``erf`` is rebuilt too. On
+other devices (Triton, whose erf, erfc and tanh are CUDA's libdevice) and in float64 the reference
+formulas run unchanged (``ENV_FORMULAS``). The kernels are compiled with FMA contraction on.
 The ±inf limits come from a small compiled kernel of their own, cached per parameter version, and are
 inputs to the main kernel (``FusedKernel.limits``); some fast forwards give them directly (``OWN_LIMITS``).
 
-Under a user's ``torch.compile`` the same float32 formulas and analytic backward are traced into the
+Under a user's ``torch.compile`` the same formulas and analytic backward are traced into the
 caller's graph (``FusedKernel.traced``). Falls back to the eager op when switched off (``ACTLAB_FUSED=0``,
 ``set_fused(False)``), while tracing or exporting, under functorch transforms, for small tensors, and when
 compiling fails (warned once per kernel and device type, then remembered).
@@ -52,12 +53,14 @@ if TYPE_CHECKING:
 ENV_ENABLE = "ACTLAB_FUSED"  # "0" turns the fused path off
 ENV_MIN_NUMEL = "ACTLAB_FUSED_MIN_NUMEL"  # smallest tensor (elements) worth a compiled kernel (C: any)
 DEFAULT_MIN_NUMEL = 1 << 15  # below this eager dispatch costs about what the compiled call does
-# Experiments for the GPU (docs/performance.md, CUDA): the compiled kernels' float32 formulas, "fast"
-# (FAST_FP32, made for inductor's C++, which lacks vectorised erfc and tanh) or "reference" (the library's
-# own formulas, whose erf, erfc and tanh Triton takes from CUDA's libdevice); and whether they are compiled
-# for any size ("1", one graph per shape family) or first for the size met (torch's default, "0").
+# The compiled kernels' float32 formulas: "fast" (FAST_FP32, made for inductor's C++, which lacks vectorised
+# erfc and tanh), "reference" (the library's own formulas, whose erf, erfc and tanh Triton takes from CUDA's
+# libdevice) or "auto" (the default: fast on the CPU, reference elsewhere: the fast erf family's graphs are
+# 2-8x the reference ones', past what a GPU computes in the time it moves the data; docs/performance.md,
+# CUDA); and whether they are compiled for any size ("1", one graph per shape family) or first for the
+# size met (torch's default, "0"). The last two choices are there for the GPU's experiments.
 ENV_FORMULAS = "ACTLAB_FUSED_FORMULAS"
-FORMULAS = ("fast", "reference")
+FORMULAS = ("auto", "fast", "reference")
 ENV_DYNAMIC = "ACTLAB_FUSED_DYNAMIC"
 
 
@@ -72,7 +75,7 @@ def _env_choice(name: str, default: str, valid: tuple[str, ...]) -> str:
 class _Settings:
     enabled: bool = os.environ.get(ENV_ENABLE, "1").strip().lower() not in ("0", "false", "off", "no")
     min_numel: int = int(os.environ.get(ENV_MIN_NUMEL, DEFAULT_MIN_NUMEL))
-    formulas: str = field(default_factory=lambda: _env_choice(ENV_FORMULAS, "fast", FORMULAS))
+    formulas: str = field(default_factory=lambda: _env_choice(ENV_FORMULAS, "auto", FORMULAS))
     dynamic: bool = field(default_factory=lambda: _env_choice(ENV_DYNAMIC, "1", ("1", "0")) == "1")
     failed: dict[tuple[str, str], str] = field(default_factory=dict)  # (kernel, device) → error
 
@@ -101,6 +104,11 @@ def set_fused(
     if changed != (_SETTINGS.formulas, _SETTINGS.dynamic):
         _SETTINGS.formulas, _SETTINGS.dynamic = changed
         reset()
+
+
+def fast_formulas(device: torch.device) -> bool:
+    """Whether the compiled kernels on ``device`` take the fast float32 formulas (``ENV_FORMULAS``)."""
+    return _SETTINGS.formulas == "fast" or (_SETTINGS.formulas == "auto" and device.type == "cpu")
 
 
 def fused_enabled() -> bool:
@@ -576,14 +584,28 @@ class FusedKernel:
     """One kernel's forward and backward, each compiled (lazily) into fused kernels."""
 
     def __init__(self, kernel: Kernel) -> None:
-        from .autograd import _as_compute, _limits, evaluate, evaluate_backward
+        from .autograd import evaluate, evaluate_backward
 
         self.kernel = kernel
         ref_fwd, ref_bwd = kernel.forward, kernel.backward
-        fast = _SETTINGS.formulas == "fast"
-        fast_fwd, fast_bwd = FAST_FP32.get(kernel.name, (ref_fwd, ref_bwd)) if fast else (ref_fwd, ref_bwd)
+        # (fast formulas?) → (whether the forward gives its own ±inf limits, the Python to compile)
+        self._variants = {fast: self._variant(fast) for fast in (True, False)}
+        self._eager_fwd = lambda x, params: evaluate(ref_fwd, x, params)
+        self._eager_bwd = lambda g, x, params, needs: evaluate_backward(ref_bwd, g, x, params, needs)
+        self._compiled: dict[tuple[str, bool], Callable] = {}
+        self._limits: OrderedDict[tuple, tuple[tuple[Tensor, ...], Tensor, Tensor]] = OrderedDict()
+        self.function = _make_function(self)
+        self.traced_function = _make_function(self, traced=True)
+        self.c_function = _make_c_function(kernel.name, self._eager_bwd)
 
-        self.own_limits = own_limits = fast and kernel.name in OWN_LIMITS
+    def _variant(self, fast: bool) -> tuple[bool, dict[str, Callable]]:
+        """The forward, limits and backward to compile: with the fast float32 formulas, or the reference."""
+        from .autograd import _as_compute, _limits, evaluate_backward
+
+        kernel = self.kernel
+        ref_fwd, ref_bwd = kernel.forward, kernel.backward
+        fast_fwd, fast_bwd = FAST_FP32.get(kernel.name, (ref_fwd, ref_bwd)) if fast else (ref_fwd, ref_bwd)
+        own_limits = fast and kernel.name in OWN_LIMITS
 
         def forward(x: Tensor, lim_neg: Tensor, lim_pos: Tensor, *params: Tensor) -> Tensor:
             fwd = fast_fwd if x.dtype != torch.float64 else ref_fwd
@@ -602,18 +624,16 @@ class FusedKernel:
                 return evaluate_backward(ref_bwd, g, x, params, needs)
             return evaluate_backward(fast_bwd, g, x, params, needs, clamp=not own_limits)
 
-        self._eager_fwd = lambda x, params: evaluate(ref_fwd, x, params)
-        self._eager_bwd = lambda g, x, params, needs: evaluate_backward(ref_bwd, g, x, params, needs)
-        self._python = {
-            "forward": renamed(forward, f"{kernel.name}_fused_forward"),
-            "backward": renamed(backward, f"{kernel.name}_fused_backward"),
-            "limits": renamed(limits, f"{kernel.name}_fused_limits"),
-        }
-        self._compiled: dict[str, Callable] = {}
-        self._limits: OrderedDict[tuple, tuple[tuple[Tensor, ...], Tensor, Tensor]] = OrderedDict()
-        self.function = _make_function(self)
-        self.traced_function = _make_function(self, traced=True)
-        self.c_function = _make_c_function(kernel.name, self._eager_bwd)
+        suffix = "" if fast else "_reference"  # its own code object, cache and recompile limit (renamed)
+        python = {"forward": forward, "backward": backward, "limits": limits}
+        return own_limits, {k: renamed(f, f"{kernel.name}_fused_{k}{suffix}") for k, f in python.items()}
+
+    def own_limits(self, device: torch.device) -> bool:
+        """Whether the float32 forward compiled for ``device`` gives the ±inf limits itself."""
+        return self._variants[fast_formulas(device)][0]
+
+    def _python(self, which: str, device: torch.device) -> Callable:
+        return self._variants[fast_formulas(device)][1][which]
 
     def _call(self, which: str, device: torch.device, *args):
         """The compiled ``which`` on ``args``; None when compiling fails or failed before."""
@@ -621,9 +641,10 @@ class FusedKernel:
         if key in _SETTINGS.failed:
             return None
         try:
-            fn = self._compiled.get(which)
+            variant = (which, fast_formulas(device))
+            fn = self._compiled.get(variant)
             if fn is None:
-                fn = self._compiled[which] = _compile(self._python[which])
+                fn = self._compiled[variant] = _compile(self._python(which, device))
             if not torch.is_grad_enabled():  # inside autograd.Function and backward: skip the context (µs)
                 return fn(*args)
             with torch.no_grad():
@@ -639,21 +660,22 @@ class FusedKernel:
         return self._eager_fwd(x, params) if y is None else y
 
     def traced(self, x: Tensor, params: tuple[Tensor, ...], needs_grad: bool) -> Tensor:
-        """Under an outer ``torch.compile``: the same fast formulas and analytic backward, traced into the
-        caller's graph (the reference ones would call inductor's per-element ``erfc``)."""
+        """Under an outer ``torch.compile``: the same formulas and analytic backward as the fused kernels on
+        x's device, traced into the caller's graph (on the CPU the fast ones: the reference ones would call
+        inductor's per-element ``erfc``)."""
         if needs_grad:
             return self.traced_function.apply(x, *params)
         return self.traced_forward(x, params)
 
     def traced_forward(self, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
         """The fused forward's Python, limits inline (what ``traced`` runs)."""
-        lims = self._formula_gives_limits(x) or self._python["limits"](x, None, *params)
-        return self._python["forward"](x, *lims, *params)
+        lims = self._formula_gives_limits(x) or self._python("limits", x.device)(x, None, *params)
+        return self._python("forward", x.device)(x, *lims, *params)
 
     def _formula_gives_limits(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
         """Placeholders for the limit inputs where the fast formula gives the ±inf limits itself (nothing to
         probe); None where they must be probed."""
-        if self.own_limits and x.dtype != torch.float64:
+        if self.own_limits(x.device) and x.dtype != torch.float64:
             unused = x.new_empty(0)
             return unused, unused
         return None
@@ -733,7 +755,7 @@ def _make_function(fk: FusedKernel, traced: bool = False) -> type[torch.autograd
         x, *params = ctx.saved_tensors
         needs = tuple(ctx.needs_input_grad)
         if traced:
-            return tuple(fk._python["backward"](needs, g, x, *params))
+            return tuple(fk._python("backward", x.device)(needs, g, x, *params))
         return fk.backward(g, x, tuple(params), needs)
 
     return autograd_op(
@@ -846,7 +868,7 @@ def describe() -> str:
     """One line for reports: whether fused kernels are on, their threshold and any failures."""
     state = "on" if _SETTINGS.enabled else f"off ({ENV_ENABLE}=0 or set_fused(False))"
     failed = "; failed: " + ", ".join(f"{k}/{d}" for k, d in _SETTINGS.failed) if _SETTINGS.failed else ""
-    variant = "" if _SETTINGS.formulas == "fast" else f", {_SETTINGS.formulas} formulas"
+    variant = "" if _SETTINGS.formulas == "auto" else f", {_SETTINGS.formulas} formulas"
     variant += "" if _SETTINGS.dynamic else ", static shapes first"
     return f"fused kernels {state}, min_numel {_SETTINGS.min_numel}{variant}{failed}; {cpu_kernels.status()}"
 
