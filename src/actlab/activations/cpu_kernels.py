@@ -244,7 +244,7 @@ def library() -> ctypes.CDLL | None:
                 name: (getattr(lib, f"{name}_fwd"), getattr(lib, f"{name}_bwd")) for name in KERNELS
             }
             _STATE.library = lib
-            _STATE.dtypes = frozenset(d for d, io in IO_KINDS.items() if io != 2 or lib.actlab_has_f16())
+            _STATE.dtypes = frozenset(d for d in IO_KINDS if d is not torch.float16 or lib.actlab_has_f16())
         except Exception as err:  # no compiler, a compile error, an unloadable library...
             _STATE.error = f"{type(err).__name__}: {err}"[:600]
             warnings.warn(
