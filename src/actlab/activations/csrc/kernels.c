@@ -1374,7 +1374,8 @@ static void narrow_f16(const float *src, uint16_t *dst, int64_t m) {
                             _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
 #elif defined(__F16C__)
     for (; i + 8 <= m; i += 8)
-        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
 #endif
     for (; i < m; i++) dst[i] = float_to_f16(src[i]);
 }
@@ -1392,12 +1393,12 @@ static void narrow_half(int io, const float *src, void *dst, int64_t start, int6
         narrow_f16(src, (uint16_t *)dst + start, m);
 }
 /* A block's float32 scratch, on the stack of the thread that runs it. */
-#define BF16_SCRATCH(...) float __VA_ARGS__ __attribute__((aligned(64)))
+#define HALF_SCRATCH(...) float __VA_ARGS__ __attribute__((aligned(64)))
 
 /* A float32 call is split into parts(n, nt) parts of whole blocks, one per thread, part c from part_start(c)
    to part_start(c + 1), each one call of the kernel's NAME##_run; that function is not inlined, so that the
-   bfloat16 loop, which calls it once per block, shares its code (inlined twice, the library took 37 s to
-   build instead of 18). */
+   half-precision loop, which calls it once per block, shares its code (inlined twice, the library took 37 s
+   to build instead of 18). */
 INLINE int64_t parts(int64_t n, int nt) { return n >= PARALLEL_FROM && nt > 1 ? nt : 1; }
 INLINE int64_t part_start(int64_t c, int64_t parts, int64_t n) {
     const int64_t blocks = (n + BLOCK - 1) / BLOCK, start = blocks * c / parts * BLOCK;
@@ -1501,7 +1502,7 @@ INLINE int gives_limits(vf ends, const float *lim) {
         _Pragma("omp parallel for schedule(static) num_threads(nt) if(parts(n, nt) > 1)")                   \
         for (int64_t b = 0; b < blocks; b++) {                                                              \
             const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;                   \
-            BF16_SCRATCH(xs[BLOCK], ys[BLOCK]);                                                             \
+            HALF_SCRATCH(xs[BLOCK], ys[BLOCK]);                                                             \
             widen_half(io, x, start, xs, end - start);                                                      \
             NAME##_fwd_run(xs, ys, 0, end - start, P, lo, hi, fix, 0);                                      \
             narrow_half(io, ys, y, start, end - start);                                                     \
@@ -1579,7 +1580,7 @@ INLINE int gives_limits(vf ends, const float *lim) {
             _Pragma("omp parallel for schedule(static) num_threads(nt) if(np > 1) reduction(+:s[:MAX_SUMS])") \
             for (int64_t b = 0; b < blocks; b++) {                                                          \
                 const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;               \
-                BF16_SCRATCH(gs[BLOCK], xs[BLOCK], gxs[BLOCK]);                                             \
+                HALF_SCRATCH(gs[BLOCK], xs[BLOCK], gxs[BLOCK]);                                             \
                 widen_half(io, g, start, gs, end - start);                                                  \
                 widen_half(io, x, start, xs, end - start);                                                  \
                 NAME##_bwd_run(gs, xs, gxs, 0, end - start, P, want, s, 0);                                 \
@@ -1948,7 +1949,7 @@ void pau_bwd(const void *g, const void *x, void *gx, int64_t n, const float *p, 
         _Pragma("omp parallel for schedule(static) num_threads(nt) if(np > 1) reduction(+:s[:MAX_SUMS])")
         for (int64_t b = 0; b < blocks; b++) {
             const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;
-            BF16_SCRATCH(gs[BLOCK], xs[BLOCK], gxs[BLOCK]);
+            HALF_SCRATCH(gs[BLOCK], xs[BLOCK], gxs[BLOCK]);
             widen_half(io, g, start, gs, end - start);
             widen_half(io, x, start, xs, end - start);
             pau_bwd_run(gs, xs, gxs, 0, end - start, P, want, s, 0);
