@@ -1545,6 +1545,31 @@ INLINE int gives_limits(vf ends, const float *lim) {
    constant for no sums, for the second or third value alone (SMU's and SMU-1's mu, smooth max's mu: the
    other parameters fixed, as by default) and for all, so that each copy computes only the summands it
    adds up: SMU's backward without alpha's is ~7 % less. */
+/* A backward's loops over RUN(g, x, grad_x, start, end, P, want, s, stream) (a kernel's NAME##_bwd_run, or PAU's):
+   one part per thread in float32, block by block through float32 scratch in half precision. The parameter sums
+   go into the caller's double s[MAX_SUMS] (the reduction names it). */
+#define RUN_BWD(RUN, g, x, gx, n, nt, io, P, want)                                                          \
+    do {                                                                                                    \
+        const int64_t np_ = parts(n, nt);                                                                   \
+        if ((io) == IO_F32) {                                                                               \
+            const int stream_ = streams(gx, 12 * (n));                                                      \
+            _Pragma("omp parallel for schedule(static) num_threads(nt) if(np_ > 1) reduction(+:s[:MAX_SUMS])") \
+            for (int64_t c = 0; c < np_; c++)                                                               \
+                RUN(g, x, gx, part_start(c, np_, n), part_start(c + 1, np_, n), P, want, s, stream_);       \
+        } else {                                                                                            \
+            const int64_t blocks_ = ((n) + BLOCK - 1) / BLOCK;                                              \
+            _Pragma("omp parallel for schedule(static) num_threads(nt) if(np_ > 1) reduction(+:s[:MAX_SUMS])") \
+            for (int64_t b = 0; b < blocks_; b++) {                                                         \
+                const int64_t start = b * BLOCK, end = start + BLOCK < (n) ? start + BLOCK : (n);           \
+                HALF_SCRATCH(gs[BLOCK], xs[BLOCK], gxs[BLOCK]);                                             \
+                widen_half(io, g, start, gs, end - start);                                                  \
+                widen_half(io, x, start, xs, end - start);                                                  \
+                RUN(gs, xs, gxs, 0, end - start, P, want, s, 0);                                            \
+                narrow_half(io, gxs, gx, start, end - start);                                               \
+            }                                                                                               \
+        }                                                                                                   \
+    } while (0)
+
 #define DEFINE_BWD(NAME, CLAMP, PREP, NPV, NPAR)                                                            \
     INLINE void NAME##_bwd_vec(const float *g, const float *x, float *gx, int64_t m, const vf *P,   \
                                       int want, vf *acc) {                                                  \
@@ -1602,23 +1627,7 @@ INLINE int gives_limits(vf ends, const float *lim) {
         vf P[NPV];                                                                                          \
         PREP(p, P);                                                                                         \
         double s[MAX_SUMS] = {0.0}; /* the pragma sees global macros only, not NPAR */                     \
-        const int64_t blocks = (n + BLOCK - 1) / BLOCK, np = parts(n, nt);                                  \
-        if (io == IO_F32) {                                                                                 \
-            const int stream = streams(gx, 12 * n);                                                         \
-            _Pragma("omp parallel for schedule(static) num_threads(nt) if(np > 1) reduction(+:s[:MAX_SUMS])") \
-            for (int64_t c = 0; c < np; c++)                                                                \
-                NAME##_bwd_run(g, x, gx, part_start(c, np, n), part_start(c + 1, np, n), P, want, s, stream); \
-        } else {                                                                                            \
-            _Pragma("omp parallel for schedule(static) num_threads(nt) if(np > 1) reduction(+:s[:MAX_SUMS])") \
-            for (int64_t b = 0; b < blocks; b++) {                                                          \
-                const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;               \
-                HALF_SCRATCH(gs[BLOCK], xs[BLOCK], gxs[BLOCK]);                                             \
-                widen_half(io, g, start, gs, end - start);                                                  \
-                widen_half(io, x, start, xs, end - start);                                                  \
-                NAME##_bwd_run(gs, xs, gxs, 0, end - start, P, want, s, 0);                                 \
-                narrow_half(io, gxs, gx, start, end - start);                                               \
-            }                                                                                               \
-        }                                                                                                   \
+        RUN_BWD(NAME##_bwd_run, g, x, gx, n, nt, io, P, want);                                              \
         for (int k = 0; k < NPAR; k++) sums[k] = s[k];                                                      \
     }
 
@@ -1971,23 +1980,7 @@ void pau_bwd(const void *g, const void *x, void *gx, int64_t n, const float *p, 
     vf P[PAU_NPV];
     pau_prepare(p, P);
     double s[MAX_SUMS] = {0.0};
-    const int64_t blocks = (n + BLOCK - 1) / BLOCK, np = parts(n, nt);
-    if (io == IO_F32) {
-        const int stream = streams(gx, 12 * n);
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if(np > 1) reduction(+:s[:MAX_SUMS])")
-        for (int64_t c = 0; c < np; c++)
-            pau_bwd_run(g, x, gx, part_start(c, np, n), part_start(c + 1, np, n), P, want, s, stream);
-    } else {
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if(np > 1) reduction(+:s[:MAX_SUMS])")
-        for (int64_t b = 0; b < blocks; b++) {
-            const int64_t start = b * BLOCK, end = start + BLOCK < n ? start + BLOCK : n;
-            HALF_SCRATCH(gs[BLOCK], xs[BLOCK], gxs[BLOCK]);
-            widen_half(io, g, start, gs, end - start);
-            widen_half(io, x, start, xs, end - start);
-            pau_bwd_run(gs, xs, gxs, 0, end - start, P, want, s, 0);
-            narrow_half(io, gxs, gx, start, end - start);
-        }
-    }
+    RUN_BWD(pau_bwd_run, g, x, gx, n, nt, io, P, want);
     for (int k = 0; k < PAU_NPAR; k++) sums[k] = s[k];
     for (int k = 0; k < 4; k++) /* d|b|/db = sign(b), 0 at b = 0 as torch.sign */
         sums[6 + k] *= p[6 + k] > 0.0f ? 1.0 : (p[6 + k] < 0.0f ? -1.0 : (p[6 + k] == 0.0f ? 0.0 : NAN));
