@@ -386,6 +386,31 @@ def test_where_the_fast_path_is_skipped(monkeypatch):
     assert fused._path(mish, x, ()) is None
 
 
+@pytest.mark.skipif(cpu_kernels.compiler() is None, reason="no C compiler")
+def test_the_c_route_serves_first_and_declines_to_the_general_one(monkeypatch):
+    """``c_call``, asked first by every call: the C op with a gradient, the bare C forward without one, and
+    None (then ``fused_call`` and the eager op decide) wherever a C kernel does not serve."""
+    smu, module = KERNELS["smu"], get_act("smu")()
+    params = (module.alpha, module.mu)
+    x = torch.randn(64, 8)
+    with cpu_kernels.use_cpu_kernels(True):
+        assert cpu_kernels.library() is not None
+        assert smu(x, *params).grad_fn.name() == "SmuCFusedFunctionBackward"  # mu is learnable
+        with torch.no_grad():
+            assert fused.c_call(smu, x, params).grad_fn is None
+        fixed = (module.alpha, module.mu.detach())
+        assert fused.c_call(smu, x, fixed).grad_fn is None  # nothing asks for a gradient
+        assert fused.c_call(smu, x.double(), params) is None  # no C kernel for float64
+        assert fused.c_call(smu, x.t(), params) is None  # strided
+        assert fused.c_call(smu, x, (torch.full((8,), 0.01), module.mu)) is None  # per-channel
+        assert fused.c_call(KERNELS["gelu_tanh"], x, ()) is None  # no C kernel of its own
+        with fused.use_fused(False):
+            assert fused.c_call(smu, x, params) is None
+        monkeypatch.setattr(torch.jit, "is_tracing", lambda: True)
+        assert fused.c_call(smu, x, params) is None  # tracing and export take the plain ops
+    assert fused.c_call(smu, x, params) is None  # C kernels off
+
+
 def test_small_tensors_take_the_eager_op_by_default():
     with fused.use_fused(True, min_numel=fused.DEFAULT_MIN_NUMEL):
         y = get_act("mish")()(torch.randn(10, requires_grad=True))

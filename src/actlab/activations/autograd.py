@@ -117,6 +117,9 @@ class Kernel:
     def __call__(self, x: Tensor, *params: Tensor) -> Tensor:
         """Apply to ``x``: the memory-lean autograd op when a gradient is needed, plain ops otherwise;
         fused compiled kernels for both where ``fused`` finds them worth it."""
+        y = _fused.c_call(self, x, params)  # the common case on the CPU, checked first and once
+        if y is not None:
+            return y
         plain = _plain_path(x, params)
         y = _fused.fused_call(self, x, params, needs_grad=not plain)
         if y is not None:

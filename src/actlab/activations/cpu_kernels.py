@@ -6,7 +6,7 @@ inductor's are compute-bound.
 exp of ~10 vector ops instead of Sleef's, the parameter-gradient sums in the same pass, and a plain C call
 instead of dynamo's guards and inductor's wrapper. It is compiled once per machine with the system C compiler
 (``-O3 -march=native``, OpenMP where available), cached on disk (``ACTLAB_KERNEL_CACHE``, default
-``~/.cache/actlab/kernels``), and loaded with ctypes. ``fused.fused_call`` asks ``applies`` first; where a
+``~/.cache/actlab/kernels``), and loaded with ctypes. ``fused.c_call`` asks ``applies`` first; where a
 kernel does not apply (another device or dtype, a strided input, per-channel parameters, PAU of other degrees,
 no C compiler) the compiled inductor kernels run instead. ``ACTLAB_CPU_KERNELS=0`` or
 ``set_cpu_kernels(False)`` switch it off.
@@ -282,13 +282,13 @@ def reset() -> None:
 def applies(name: str, x: Tensor, params: tuple[Tensor, ...]) -> bool:
     """Whether a C kernel serves this call: float32, bfloat16 or float16 (where the build converts it) on the
     CPU, a dense input, parameters of the sizes in ``KERNELS`` (scalars; PAU of degrees (5, 4))."""
-    if not _STATE.enabled or x.dtype not in IO_KINDS or x.device.type != "cpu":
+    if not _STATE.enabled or not x.is_cpu or x.dtype not in IO_KINDS:
         return False
     sizes = KERNELS.get(name)
     if sizes is None or len(params) != len(sizes):
         return False
     for p, size in zip(params, sizes, strict=True):  # one loop (lengths checked): this runs on every call
-        if p.numel() != size or p.device.type != "cpu" or not p.is_floating_point():
+        if p.numel() != size or not p.is_cpu or not p.is_floating_point():
             return False  # not the kernel's parameters (per channel, other degrees...): compiled path
     if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
         return False
@@ -388,11 +388,14 @@ def _wanted_sums(params: tuple[Tensor, ...], needs: tuple[bool, ...]) -> int:
 
 def _param_grad(totals: list[float], p: Tensor) -> Tensor:
     """Double sums as the parameter's gradient: ±inf beyond the dtype's range, as a float32 sum would be."""
-    limit = torch.finfo(p.dtype).max
+    limit = _LARGEST.get(p.dtype) or torch.finfo(p.dtype).max
     values = [math.copysign(math.inf, t) if math.isfinite(t) and abs(t) > limit else t for t in totals]
     if p.dim() == 0:
-        return torch.tensor(values[0], dtype=p.dtype)  # a third of the time of a list and a reshape
+        return torch.scalar_tensor(values[0], dtype=p.dtype)  # 1.3 µs; torch.tensor 3.9, a list 3× that
     return torch.tensor(values, dtype=p.dtype).reshape(p.shape)
+
+
+_LARGEST = {dtype: torch.finfo(dtype).max for dtype in (torch.float32, torch.float64, *IO_KINDS)}
 
 
 def substitutes_limits(name: str, params: tuple[Tensor, ...]) -> bool:

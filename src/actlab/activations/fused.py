@@ -1,8 +1,8 @@
 """Fused kernels: each activation's whole forward and whole backward as single compiled kernels.
 
-``Kernel.__call__`` (``autograd.py``) asks ``fused_call`` first. For tensors of at least
-``min_numel()`` elements it runs ``evaluate`` (float32 upcast, ±inf limits, cast back) and
-``evaluate_backward`` (grad_x and the parameter-gradient reductions) through ``torch.compile``, so
+``Kernel.__call__`` (``autograd.py``) asks ``c_call`` (a C kernel, below), then ``fused_call``. For
+tensors of at least ``min_numel()`` elements that runs ``evaluate`` (float32 upcast, ±inf limits, cast
+back) and ``evaluate_backward`` (grad_x and the parameter-gradient reductions) through ``torch.compile``, so
 inductor emits one vectorised C++ loop (Triton on CUDA) per direction instead of eager PyTorch's
 dozens of passes over memory. Backward saves only the input, as the eager op does.
 
@@ -653,7 +653,7 @@ class FusedKernel:
             return _failed(key, err)
 
     def forward(self, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
-        """Fused ``evaluate`` by the compiled kernel (``fused_call`` sends C-served calls to the C op); the
+        """Fused ``evaluate`` by the compiled kernel (C-served calls go to the C op: ``c_call``); the
         eager one if compiling fails (then it raises the user's errors)."""
         lims = self._formula_gives_limits(x) or self.limits(x, params)
         y = None if lims is None else self._call("forward", x.device, x, *lims, *params)
@@ -819,14 +819,15 @@ in_onnx_export = _onnx_export_check()
 
 def _eligible(x: Tensor, params: tuple[Tensor, ...]) -> bool:
     """Fused kernels may serve: on, a plain floating tensor, and not traced, exported or transformed."""
-    if not _SETTINGS.enabled or not x.is_floating_point():
-        return False
+    if not _SETTINGS.enabled or type(x) is not torch.Tensor or not x.is_floating_point():
+        return False  # tensor subclasses (DTensor, FakeTensor, ...) keep the eager op
     if torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing():
         return False
     if torch.jit.is_scripting() or in_onnx_export():
         return False
-    if type(x) is not torch.Tensor or any(type(p) not in _PLAIN_TYPES for p in params):
-        return False  # tensor subclasses (DTensor, FakeTensor, ...) keep the eager op
+    for p in params:  # a loop, not any(generator): this runs on every call
+        if type(p) not in _PLAIN_TYPES:
+            return False
     return not torch._C._functorch.is_functorch_wrapped_tensor(x)  # vmap, grad transforms
 
 
@@ -849,16 +850,27 @@ def _under_outer_compile(x: Tensor) -> bool:
     return not (torch.compiler.is_exporting() or in_onnx_export())
 
 
+def c_call(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...]) -> Tensor | None:
+    """``kernel(x, *params)`` by its C kernel, or None where none serves (then ``fused_call`` decides).
+
+    Asked first, with every check made once: each activation call of a model on the CPU comes here, and in a
+    training step its Python runs with the caches cold from the convolutions (~30 µs a call for a bare
+    ``autograd.Function``, 5 in a loop), so each check left out counts."""
+    if not (x.is_cpu and _eligible(x, params) and cpu_kernels.applies(kernel.name, x, params)):
+        return None
+    if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
+        return fused_kernel(kernel).c_function.apply(x, *params)
+    return cpu_kernels.forward(kernel.name, x, params)
+
+
 def fused_call(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs_grad: bool) -> Tensor | None:
-    """``kernel(x, *params)`` through fused kernels, or None where the fused path does not apply."""
+    """``kernel(x, *params)`` through the compiled kernels (traced under an outer ``torch.compile``), or
+    None where they do not apply. Calls a C kernel serves are ``c_call``'s, asked before this."""
     if _under_outer_compile(x):
         return fused_kernel(kernel).traced(x, params, needs_grad)
-    path = _path(kernel, x, params)
-    if path is None:
+    if _path(kernel, x, params) != "compiled":
         return None
     fk = fused_kernel(kernel)
-    if path == "c":  # applies was checked once: the C op goes straight to the kernels
-        return fk.c_function.apply(x, *params) if needs_grad else cpu_kernels.forward(kernel.name, x, params)
     if needs_grad:
         return fk.function.apply(x, *params)
     return fk.forward(x, params)
@@ -884,6 +896,7 @@ __all__ = [
     "OWN_LIMITS",
     "FusedKernel",
     "autograd_op",
+    "c_call",
     "describe",
     "erf_fast",
     "erfc_fast",

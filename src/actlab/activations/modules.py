@@ -71,8 +71,7 @@ class KernelActivation(nn.Module):
         return p.view(-1, *([1] * (x.dim() - 2)))
 
     def forward(self, x: Tensor) -> Tensor:
-        params = tuple(self._broadcast(getattr(self, n), x) for n in self.param_names)
-        return KERNELS[self.kernel_name](x, *params)
+        return KERNELS[self.kernel_name](x, *[self._broadcast(getattr(self, n), x) for n in self.param_names])
 
     def extra_repr(self) -> str:
         parts = []
