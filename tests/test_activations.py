@@ -379,7 +379,9 @@ def test_plain_ops_path_when_no_gradient_is_needed():
     with torch.no_grad():
         y = module(torch.randn(10))
     assert y.grad_fn is None
-    assert module(torch.randn(10, requires_grad=True)).grad_fn.name().endswith("FunctionBackward")
+    name = module(torch.randn(10, requires_grad=True)).grad_fn.name()
+    # actlab's autograd op: the Python one, or the C++ one over the C kernels (test_cpp_op.py)
+    assert name.endswith("FunctionBackward") or name == "torch::autograd::CppNode<actlab::CKernelOp>"
 
 
 def test_per_channel_parameters_check_the_channel_count():

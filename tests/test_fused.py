@@ -16,7 +16,7 @@ import warnings
 import pytest
 import torch
 
-from actlab.activations import cpu_kernels, fused, get_act
+from actlab.activations import cpp_op, cpu_kernels, fused, get_act
 from actlab.activations import functional as AF
 from actlab.activations.autograd import Kernel, evaluate, evaluate_backward
 from actlab.activations.modules import KERNELS
@@ -395,7 +395,8 @@ def test_the_c_route_serves_first_and_declines_to_the_general_one(monkeypatch):
     x = torch.randn(64, 8)
     with cpu_kernels.use_cpu_kernels(True):
         assert cpu_kernels.library() is not None
-        assert smu(x, *params).grad_fn.name() == "SmuCFusedFunctionBackward"  # mu is learnable
+        with cpp_op.use_cpp_op(False):  # the Python op over the C kernels (test_cpp_op.py: the C++ one)
+            assert smu(x, *params).grad_fn.name() == "SmuCFusedFunctionBackward"  # mu is learnable
         with torch.no_grad():
             assert fused.c_call(smu, x, params).grad_fn is None
         fixed = (module.alpha, module.mu.detach())

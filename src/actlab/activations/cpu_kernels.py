@@ -43,6 +43,8 @@ MAX_PARAMS = 10  # parameter values in, parameter-gradient sums out
 # computed in float32 block by block and rounded back as ``.to()`` rounds (kernels.c, "bfloat16 and float16
 # tensors"); float16 where the build converts it (F16C or _Float16: ``actlab_has_f16``)
 IO_KINDS = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
+# the parameters' dtypes the kernels take (their values as float32), each with its largest finite value
+_LARGEST = {dtype: torch.finfo(dtype).max for dtype in (torch.float32, torch.float64, *IO_KINDS)}
 
 # kernel name → the number of values of each parameter (scalars, or PAU's two coefficient vectors);
 # kernels.c's DEFINE_KERNEL lines say which probe their limits
@@ -91,6 +93,7 @@ class _State:
     path: Path | None = None
     flags: tuple[str, ...] = ()
     functions: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name → (forward, backward)
+    addresses: dict[str, tuple[int, int]] = field(default_factory=dict)  # name → their addresses
     dtypes: frozenset[torch.dtype] = frozenset()  # what the loaded library reads and writes
 
 
@@ -276,7 +279,7 @@ def reset() -> None:
     """Forget the loaded library and any build error (tests; after changing the cache folder or CC)."""
     _STATE.library, _STATE.error, _STATE.path, _STATE.flags = None, None, None, ()
     _STATE.dtypes = frozenset()
-    _STATE.functions = {}
+    _STATE.functions, _STATE.addresses = {}, {}
 
 
 def applies(name: str, x: Tensor, params: tuple[Tensor, ...]) -> bool:
@@ -288,7 +291,7 @@ def applies(name: str, x: Tensor, params: tuple[Tensor, ...]) -> bool:
     if sizes is None or len(params) != len(sizes):
         return False
     for p, size in zip(params, sizes, strict=True):  # one loop (lengths checked): this runs on every call
-        if p.numel() != size or not p.is_cpu or not p.is_floating_point():
+        if p.numel() != size or not p.is_cpu or p.dtype not in _LARGEST:
             return False  # not the kernel's parameters (per channel, other degrees...): compiled path
     if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
         return False
@@ -309,6 +312,19 @@ def _functions(name: str) -> tuple[Any, Any]:
         _loaded()
         found = _STATE.functions[name]
     return found
+
+
+def function_addresses(name: str) -> tuple[int, int]:
+    """The addresses of the kernel's C forward and backward (the C++ op calls them), loading the library."""
+    found = _STATE.addresses.get(name)
+    if found is None:
+        fwd, bwd = _functions(name)
+        found = _STATE.addresses[name] = (_address(fwd), _address(bwd))
+    return found
+
+
+def _address(function: Any) -> int:
+    return ctypes.cast(function, ctypes.c_void_p).value or 0
 
 
 def param_values(params: tuple[Tensor, ...]) -> ctypes.Array:
@@ -388,14 +404,11 @@ def _wanted_sums(params: tuple[Tensor, ...], needs: tuple[bool, ...]) -> int:
 
 def _param_grad(totals: list[float], p: Tensor) -> Tensor:
     """Double sums as the parameter's gradient: ±inf beyond the dtype's range, as a float32 sum would be."""
-    limit = _LARGEST.get(p.dtype) or torch.finfo(p.dtype).max
+    limit = _LARGEST[p.dtype]  # applies() let no other dtype through
     values = [math.copysign(math.inf, t) if math.isfinite(t) and abs(t) > limit else t for t in totals]
     if p.dim() == 0:
         return torch.scalar_tensor(values[0], dtype=p.dtype)  # 1.3 µs; torch.tensor 3.9, a list 3× that
     return torch.tensor(values, dtype=p.dtype).reshape(p.shape)
-
-
-_LARGEST = {dtype: torch.finfo(dtype).max for dtype in (torch.float32, torch.float64, *IO_KINDS)}
 
 
 def substitutes_limits(name: str, params: tuple[Tensor, ...]) -> bool:
@@ -422,6 +435,7 @@ __all__ = [
     "compiler",
     "cpu_kernels_enabled",
     "forward",
+    "function_addresses",
     "library",
     "param_values",
     "probe_limits",

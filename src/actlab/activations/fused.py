@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from . import cpu_kernels
+from . import cpp_op, cpu_kernels
 from . import functional as AF
 
 if TYPE_CHECKING:
@@ -652,6 +652,12 @@ class FusedKernel:
         except Exception as err:  # compiler missing, unsupported op, backend error...
             return _failed(key, err)
 
+    def c_apply(self, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
+        """The autograd op over the C kernels (``cpu_kernels.applies`` must hold): in C++ where it could be
+        built (``cpp_op``), else the Python ``c_function``; the same results either way."""
+        y = cpp_op.apply(self.kernel.name, x, params, self._eager_bwd)
+        return self.c_function.apply(x, *params) if y is None else y
+
     def forward(self, x: Tensor, params: tuple[Tensor, ...]) -> Tensor:
         """Fused ``evaluate`` by the compiled kernel (C-served calls go to the C op: ``c_call``); the
         eager one if compiling fails (then it raises the user's errors)."""
@@ -859,7 +865,7 @@ def c_call(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...]) -> Tensor | No
     if not (x.is_cpu and _eligible(x, params) and cpu_kernels.applies(kernel.name, x, params)):
         return None
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
-        return fused_kernel(kernel).c_function.apply(x, *params)
+        return fused_kernel(kernel).c_apply(x, params)
     return cpu_kernels.forward(kernel.name, x, params)
 
 
