@@ -128,6 +128,12 @@ def test_a_double_backward_takes_the_eager_ops():
         _same(got, want)
 
 
+def test_reports_name_it():
+    assert fused.describe().endswith("; C++ op loaded")
+    with cpp_op.use_cpp_op(False):
+        assert fused.describe().endswith("; C++ op off (ACTLAB_CPP_OP=0 or set_cpp_op(False))")
+
+
 def test_a_rebuilt_library_gets_its_own_slot():
     """Slots are keyed by the kernels' addresses: a library loaded again (other flags) is never called
     through a stale slot."""

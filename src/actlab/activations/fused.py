@@ -883,12 +883,14 @@ def fused_call(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs_grad
 
 
 def describe() -> str:
-    """One line for reports: whether fused kernels are on, their threshold and any failures."""
+    """One line for reports: whether fused kernels are on, their threshold and any failures, the C kernels'
+    library and the C++ op around them."""
     state = "on" if _SETTINGS.enabled else f"off ({ENV_ENABLE}=0 or set_fused(False))"
     failed = "; failed: " + ", ".join(f"{k}/{d}" for k, d in _SETTINGS.failed) if _SETTINGS.failed else ""
     variant = "" if _SETTINGS.formulas == "auto" else f", {_SETTINGS.formulas} formulas"
     variant += "" if _SETTINGS.dynamic else ", static shapes first"
-    return f"fused kernels {state}, min_numel {_SETTINGS.min_numel}{variant}{failed}; {cpu_kernels.status()}"
+    kernels = f"{cpu_kernels.status()}; {cpp_op.status()}"
+    return f"fused kernels {state}, min_numel {_SETTINGS.min_numel}{variant}{failed}; {kernels}"
 
 
 __all__ = [
