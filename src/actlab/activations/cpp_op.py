@@ -107,7 +107,8 @@ def extension() -> ModuleType | None:
         try:
             _STATE.extension = _build()
         except Exception as err:  # no C++ compiler or ninja, headers missing, a compile error...
-            _STATE.error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err) else ''}"
+            lines = str(err).strip().splitlines() or [""]  # a build error's first and last lines say most
+            _STATE.error = f"{type(err).__name__}: {' … '.join(dict.fromkeys([lines[0], lines[-1]]))}"[:600]
             warnings.warn(
                 f"actlab: the C++ autograd op could not be built, so a Python autograd.Function calls the C "
                 f"kernels instead (slower per call, same results): {_STATE.error}",
