@@ -17,7 +17,7 @@ import hashlib
 import os
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -53,15 +53,9 @@ def set_cpp_op(enabled: bool) -> None:
     _STATE.enabled = bool(enabled)
 
 
-@contextmanager
-def use_cpp_op(enabled: bool = True) -> Iterator[None]:
+def use_cpp_op(enabled: bool = True) -> AbstractContextManager[None]:
     """Temporarily switch the C++ op on or off; restores the setting on exit."""
-    before = _STATE.enabled
-    _STATE.enabled = bool(enabled)
-    try:
-        yield
-    finally:
-        _STATE.enabled = before
+    return cpu_kernels.switched(_STATE, enabled)
 
 
 def status() -> str:

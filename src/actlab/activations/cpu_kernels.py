@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,14 +106,19 @@ def set_cpu_kernels(enabled: bool) -> None:
 
 
 @contextmanager
-def use_cpu_kernels(enabled: bool = True) -> Iterator[None]:
-    """Temporarily switch the C kernels on or off; restores the setting on exit."""
-    before = _STATE.enabled
-    _STATE.enabled = bool(enabled)
+def switched(state: Any, enabled: bool) -> Iterator[None]:
+    """``state.enabled`` set for the block, restored on exit (the ``use_*`` switches of the C paths)."""
+    before = state.enabled
+    state.enabled = bool(enabled)
     try:
         yield
     finally:
-        _STATE.enabled = before
+        state.enabled = before
+
+
+def use_cpu_kernels(enabled: bool = True) -> AbstractContextManager[None]:
+    """Temporarily switch the C kernels on or off; restores the setting on exit."""
+    return switched(_STATE, enabled)
 
 
 def cpu_kernels_enabled() -> bool:
