@@ -18,6 +18,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 SPECS = [
     "silu",
+    "swish(learnable=True)",  # a scalar parameter: its gradient summed by rows (fused.by_rows)
     "swish(learnable=True, num_parameters=16)",
     "mish",
     "gelu",

@@ -81,9 +81,9 @@ def _run(module: torch.nn.Module, x: torch.Tensor, use: bool):
         return y.detach(), grads, y.grad_fn.name()
 
 
-def _check(spec: str, dtype: torch.dtype, rtol: float, atol: float) -> None:
+def _check(spec: str, dtype: torch.dtype, rtol: float, atol: float, x: torch.Tensor | None = None) -> None:
     module = get_act(spec)()
-    x = extreme_inputs(dtype)
+    x = extreme_inputs(dtype) if x is None else x
     y_ref, grads_ref, name_ref = _run(module, x, use=False)
     y, grads, name = _run(module, x, use=True)
     assert name.endswith("FusedFunctionBackward") and not name_ref.endswith("FusedFunctionBackward")
@@ -139,6 +139,77 @@ def test_per_channel_parameters_and_4d_inputs():
     torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=0)
     for got, want in zip(grads, grads_ref, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-300)
+
+
+# a parameter of shape (), one of shape (1,), a gradient asked for one of two, four, coefficient vectors
+BY_ROWS = ["swish(learnable=True)", "prelu", "smu(learnable_alpha=True)", "tanhsoft(learnable=True)", "pau"]
+
+
+def _by_rows_input(dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor:
+    """The extreme inputs (2056 values), then random values up to ``shape``."""
+    x = extreme_inputs(dtype).flatten()
+    fill = torch.randn(math.prod(shape) - x.numel(), generator=torch.Generator().manual_seed(1)) * 4
+    return torch.cat([x, fill.to(dtype)]).reshape(shape)
+
+
+@pytest.fixture
+def rows_on_the_cpu(monkeypatch):
+    """``fused.by_rows`` on the CPU too (it serves Triton's devices: the CPU's compiled rows are slower)."""
+    monkeypatch.setattr(fused, "ROW_DEVICES", fused.ROW_DEVICES | {"cpu"})
+
+
+@pytest.mark.parametrize("spec", BY_ROWS)
+def test_parameter_gradients_summed_by_rows_equal_eager(spec, rows_on_the_cpu):
+    _check(spec, torch.float32, rtol=1e-5, atol=1e-6, x=_by_rows_input(torch.float32, (4, 8, 128)))
+
+
+def test_parameter_gradients_summed_by_rows_of_a_channels_last_input(rows_on_the_cpu):
+    x = _by_rows_input(torch.float32, (2, 8, 16, 16)).contiguous(memory_format=torch.channels_last)
+    _check("swish(learnable=True)", torch.float32, rtol=1e-5, atol=1e-6, x=x)
+
+
+def test_by_rows_views_g_and_x_where_a_scalar_parameter_needs_its_gradient(monkeypatch, rows_on_the_cpu):
+    from actlab.activations import autograd
+
+    seen: list[tuple[tuple[int, ...], bool]] = []
+    real = autograd.evaluate_backward
+
+    def spy(backward, g, x, params, needs, clamp=True, row_sums=False):
+        seen.append((tuple(x.shape), row_sums))
+        return real(backward, g, x, params, needs, clamp, row_sums)
+
+    monkeypatch.setattr(autograd, "evaluate_backward", spy)
+    swish, pau = KERNELS["swish"], KERNELS["pau"]
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    beta, coefficients = torch.tensor([1.5], dtype=torch.float64), (torch.rand(6), torch.rand(4))
+    channels_last = x.contiguous(memory_format=torch.channels_last)
+    cases = [  # (kernel, x, params, needs) → the shape the backward saw, summed by rows?
+        (swish, x, (beta,), (True, True), (6, 1024), True),  # rows: the last dimensions with >= 256 elements
+        (pau, x, coefficients, (True, True, True), (6, 1024), True),
+        (swish, channels_last, (beta,), (True, True), (2, 3072), True),  # memory order: (2, 32, 32, 3)
+        (swish, x[0, 0], (beta,), (True, True), (32, 32), True),  # the first dimension stays the rows
+        (swish, x[0, 0, 0, :5].reshape(1, 5), (beta,), (True, True), (1, 5), True),
+        (swish, x, (beta,), (True, False), x.shape, False),  # no parameter gradient: nothing to sum
+        (swish, x.flatten(), (beta,), (True, True), (6144,), False),  # one dimension: one row, one block
+        (swish, x.transpose(2, 3), (beta,), (True, True), (2, 3, 32, 32), False),  # neither layout
+        (swish, x, (torch.ones(3, 1, 1, dtype=torch.float64),), (True, True), x.shape, False),  # per channel
+    ]
+    for kernel, xs, params, needs, shape, rows in cases:
+        seen.clear()
+        g = torch.randn_like(xs)
+        grads = fused.by_rows(kernel, kernel.backward, g, xs, params, needs)
+        assert seen == [(tuple(shape), rows)]
+        assert grads[0].stride() == xs.stride() or not rows  # grad_x in x's layout
+        want = real(kernel.backward, g, xs, params, needs)
+        for got, ref in zip(grads, want, strict=True):
+            assert (got is None) == (ref is None)
+            if got is not None:
+                assert got.shape == ref.shape
+                torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(fused, "ROW_DEVICES", frozenset({"cuda"}))  # as by default: not on the CPU
+    seen.clear()
+    fused.by_rows(swish, swish.backward, torch.randn_like(x), x, (beta,), (True, True))
+    assert seen == [(tuple(x.shape), False)]
 
 
 def test_double_backward_uses_the_eager_backward():

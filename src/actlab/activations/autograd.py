@@ -87,9 +87,11 @@ def evaluate_backward(
     params: tuple[Tensor, ...],
     needs: tuple[bool, ...],
     clamp: bool = True,
+    row_sums: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """Gradients for (x, *params); at ±inf inputs the derivative's limit is its value at ±max (``clamp=False``
-    for a ``backward`` that already gives finite limits at ±inf)."""
+    for a ``backward`` that already gives finite limits at ±inf). ``row_sums``: x is 2-D and scalar parameters
+    have shape (), so their gradients are summed per row, then in total (``fused.by_rows``)."""
     xc, pc = _as_compute(x, params)
     if clamp:
         big = torch.finfo(xc.dtype).max
@@ -97,7 +99,12 @@ def evaluate_backward(
     grads = backward(g.to(xc.dtype), xc, *pc)
     out: list[Tensor | None] = [grads[0].to(x.dtype) if needs[0] else None]
     for grad, p, need in zip(grads[1:], params, needs[1:], strict=True):
-        out.append(grad.sum_to_size(p.shape).to(p.dtype) if need else None)
+        if not need:
+            out.append(None)
+        elif row_sums and p.dim() == 0 and grad.dim() == 2:  # in float64, as the C kernels' sums: free here
+            out.append(grad.double().sum(1).sum().to(p.dtype))
+        else:
+            out.append(grad.sum_to_size(p.shape).to(p.dtype))
     return tuple(out)
 
 
@@ -108,6 +115,8 @@ class Kernel:
     name: str
     forward: Forward
     backward: Backward
+    # the parameters are coefficient vectors the formulas index (PAU's), not values broadcast against x
+    coefficients: bool = False
     function: type[torch.autograd.Function] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

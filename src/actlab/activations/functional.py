@@ -437,6 +437,12 @@ def pau(x: Tensor, numerator: Tensor, denominator: Tensor) -> Tensor:
     return p / q
 
 
+def _total(t: Tensor) -> Tensor:
+    """The sum of all of ``t``, by its last dimension first: on the (rows, ROW) views of the compiled backward
+    (``fused.by_rows``) the row sums then run in grad_x's kernel, where one full sum would read x again."""
+    return t.sum(-1).sum()
+
+
 def pau_bwd(g: Tensor, x: Tensor, numerator: Tensor, denominator: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     m, n = numerator.numel() - 1, denominator.numel()
     s, big, inv, pow_x, pow_abs = _pau_scaled_powers(x, n, m)
@@ -451,10 +457,10 @@ def pau_bwd(g: Tensor, x: Tensor, numerator: Tensor, denominator: Tensor) -> tup
     grad_x = g * (dp - y * dq) / q
     g_over_q = (g / q).double()
     # accumulate in float64: terms grow like x, and ±huge terms must not sum to inf - inf
-    grad_num = torch.stack([(g_over_q * pow_x[j].double()).sum() for j in range(m + 1)])
+    grad_num = torch.stack([_total(g_over_q * pow_x[j].double()) for j in range(m + 1)])
     grad_den = torch.stack(
         [
-            (-g_over_q * (y * pow_abs[k]).double()).sum() * torch.sign(denominator[k - 1])
+            _total(-g_over_q * (y * pow_abs[k]).double()) * torch.sign(denominator[k - 1])
             for k in range(1, n + 1)
         ]
     )

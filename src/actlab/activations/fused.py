@@ -580,6 +580,78 @@ def _compile(fn: Callable) -> Callable:
     return torch.compile(fn, dynamic=dynamic, fullgraph=True, options=_INDUCTOR_OPTIONS)
 
 
+# The shortest row of the compiled backward's parameter sums (``by_rows``): each row writes one float64 sum,
+# read back once, so rows of 256 elements or more add under 0.1 byte per element to the 12 moved.
+MIN_ROW = 256
+# The devices whose compiled kernels sum by rows: Triton's. Inductor's C++ backend ran rows 1.5-3x slower than
+# one split sum (CPU, 2^22 float32: learnable TanhSoft 29 -> 94 ms), and on the CPU C kernels serve first.
+ROW_DEVICES = frozenset({"cuda", "xpu"})
+
+
+def memory_order(t: Tensor) -> Tensor:
+    """``t`` as a contiguous view in the order of its memory: itself, or a channels_last one permuted."""
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1)
+    return t
+
+
+def row_split(x: Tensor) -> int | None:
+    """Where x's rows start: its last dimensions, as few as hold ``MIN_ROW`` elements, make a row (None unless
+    x is contiguous and at least 2-D).
+
+    Rows of x's own dimensions, merged by ``flatten``: inductor then sees them as x reshaped, under dynamic
+    shapes too (rows of a fixed 1024 made it copy grad_x back into x's shape, 8 more bytes per element)."""
+    if x.dim() < 2 or not x.is_contiguous():
+        return None
+    split, length = x.dim(), 1
+    while split > 1 and length < MIN_ROW:
+        split -= 1
+        length *= x.shape[split]
+    return split
+
+
+def as_rows(t: Tensor, split: int) -> Tensor:
+    """``t`` (in memory order) as a 2-D view: dimensions before ``split`` make the rows, the rest a row."""
+    return t.flatten(split).flatten(0, split - 1)
+
+
+def by_rows(
+    kernel: Kernel,
+    backward: Callable,
+    g: Tensor,
+    x: Tensor,
+    params: tuple[Tensor, ...],
+    needs: tuple[bool, ...],
+    clamp: bool = True,
+) -> tuple[Tensor | None, ...]:
+    """``evaluate_backward``, on 2-D views of g and x (``row_split``) where a parameter's gradient is asked
+    for on a Triton device.
+
+    A parameter's gradient is a sum over all of x. Inductor splits such a sum with indexing of its own, which
+    it cannot fuse into grad_x's loop under dynamic shapes: g and x were read twice, and intermediates stored
+    between the two kernels (28 bytes per element moved where 12 suffice: swish-β's backward took 3x silu's on
+    an H200). Summed per row (in float64), then in total, the row sums run in grad_x's kernel (inductor's
+    Triton code, generated on a CPU by ``tools/triton_codegen.py``)."""
+    from .autograd import evaluate_backward
+
+    scalars = kernel.coefficients or all(p.numel() == 1 for p in params)
+    xm = memory_order(x)
+    split = row_split(xm) if x.device.type in ROW_DEVICES and any(needs[1:]) and scalars else None
+    if split is None:
+        return evaluate_backward(backward, g, x, params, needs, clamp=clamp)
+    flat = params if kernel.coefficients else tuple(p.reshape(()) for p in params)
+    gm = g.permute(0, 2, 3, 1) if xm is not x else g  # in x's memory order, whatever g's own layout
+    rows = as_rows(gm, split), as_rows(xm, split)
+    grads = evaluate_backward(backward, *rows, flat, needs, clamp, row_sums=True)
+    grad_x = grads[0] if grads[0] is None else grads[0].reshape(xm.shape)
+    if grad_x is not None and xm is not x:
+        grad_x = grad_x.permute(0, 3, 1, 2)  # channels_last, as x
+    return (
+        grad_x,
+        *(gr if gr is None else gr.reshape(p.shape) for gr, p in zip(grads[1:], params, strict=True)),
+    )
+
+
 class FusedKernel:
     """One kernel's forward and backward, each compiled (lazily) into fused kernels."""
 
@@ -600,7 +672,7 @@ class FusedKernel:
 
     def _variant(self, fast: bool) -> tuple[bool, dict[str, Callable]]:
         """The forward, limits and backward to compile: with the fast float32 formulas, or the reference."""
-        from .autograd import _as_compute, _limits, evaluate_backward
+        from .autograd import _as_compute, _limits
 
         kernel = self.kernel
         ref_fwd, ref_bwd = kernel.forward, kernel.backward
@@ -620,9 +692,9 @@ class FusedKernel:
             return _limits(fwd, pc, xc, probe)
 
         def backward(needs: tuple[bool, ...], g: Tensor, x: Tensor, *params: Tensor):
-            if x.dtype == torch.float64:
-                return evaluate_backward(ref_bwd, g, x, params, needs)
-            return evaluate_backward(fast_bwd, g, x, params, needs, clamp=not own_limits)
+            float64 = x.dtype == torch.float64
+            bwd, clamp = (ref_bwd, True) if float64 else (fast_bwd, not own_limits)
+            return by_rows(kernel, bwd, g, x, params, needs, clamp)
 
         suffix = "" if fast else "_reference"  # its own code object, cache and recompile limit (renamed)
         python = {"forward": forward, "backward": backward, "limits": limits}

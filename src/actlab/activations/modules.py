@@ -29,7 +29,7 @@ KERNELS: dict[str, Kernel] = {
         Kernel("serf", AF.serf, AF.serf_bwd),
         Kernel("tanhexp", AF.tanhexp, AF.tanhexp_bwd),
         Kernel("logish", AF.logish, AF.logish_bwd),
-        Kernel("pau", AF.pau, AF.pau_bwd),
+        Kernel("pau", AF.pau, AF.pau_bwd, coefficients=True),
         Kernel("softplus", AF.softplus, AF.softplus_bwd),
         Kernel("prelu", AF.prelu, AF.prelu_bwd),
         Kernel("elu", AF.elu, AF.elu_bwd),

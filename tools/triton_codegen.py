@@ -1,0 +1,121 @@
+"""Inductor's Triton kernels for actlab's compiled forward and backward, generated without a GPU.
+
+Inductor decides which operations share a kernel, and so what each kernel reads and writes, before a GPU is
+involved. Its Triton backend for the CPU (``cpu_backend="triton"``) makes the same decisions and writes the
+same code as for CUDA, and fails only afterwards, when a stock Triton has no CPU target to compile for. This
+prints each kernel's name, loads, stores and reductions per activation, as on CUDA (reference formulas,
+dynamic shapes, parameter sums by rows), so a fusion can be checked on a CPU machine (docs/performance.md).
+
+Needs Triton importable: ``pip install --no-deps --target /tmp/triton triton`` and ``PYTHONPATH=/tmp/triton``.
+Usage: python tools/triton_codegen.py [--which backward|forward|limits] [--shape 256,64,64,16] [--static]
+[--no-rows] [--dump DIR] SPEC...
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import torch
+
+from actlab.activations import fused, get_act
+from actlab.activations.modules import KERNELS
+
+KERNEL_META = re.compile(
+    r"'kernel_name': '(\w+)'.*?'num_load': (\d+), 'num_store': (\d+), 'num_reduction': (\d+)", re.S
+)
+
+
+def summarize(code: str) -> list[str]:
+    """One line per Triton kernel in inductor's generated module: name, loads, stores, reductions."""
+    return [
+        f"{m[1][:64]:64s} loads={m[2]} stores={m[3]} reductions={m[4]}" for m in KERNEL_META.finditer(code)
+    ]
+
+
+def _capture_generated_code() -> list[str]:
+    """Route inductor to Triton on the CPU and keep each graph's generated module (the two torch internals
+    this needs: ``cpu_backend`` and the backend hash, which asks for an active GPU driver)."""
+    import torch._inductor.config as inductor_config
+    import torch._inductor.graph as inductor_graph
+    import torch.utils._triton as torch_triton
+
+    inductor_config.cpu_backend = "triton"
+    torch_triton.triton_hash_with_backend = lambda: "no-gpu-codegen-only"
+    captured: list[str] = []
+    codegen = inductor_graph.GraphLowering.codegen
+
+    def keep(self, *args, **kwargs):
+        result = codegen(self, *args, **kwargs)
+        captured.append(getattr(result[0], "value", str(result[0])))
+        return result
+
+    inductor_graph.GraphLowering.codegen = keep
+    return captured
+
+
+def generate(spec: str, which: str, shape: tuple[int, ...], dynamic: bool, captured: list[str]) -> list[str]:
+    """The generated modules of ``spec``'s compiled ``which`` (forward, backward, limits), CUDA's formulas."""
+    module = get_act(spec)()
+    name = getattr(module, "kernel_name", None)
+    if name not in KERNELS:
+        raise SystemExit(f"{spec!r} has no actlab kernel (torch's own module); kernels: {', '.join(KERNELS)}")
+    fk = fused.fused_kernel(KERNELS[name])
+    x = torch.randn(shape)
+    params = tuple(module._broadcast(getattr(module, n), x).detach() for n in module.param_names)
+    learnable = tuple(getattr(module, n).requires_grad for n in module.param_names)
+    cuda = torch.device("cuda")  # picks the formulas only; the tensors stay on the CPU
+    python = fk._python(which, cuda)
+    if which == "backward":
+        args = ((True, *learnable), torch.randn_like(x), x, *params)
+    elif which == "forward":
+        args = (x, *fk._python("limits", cuda)(x, None, *params), *params)
+    else:
+        args = (x, fused._probe(x.dtype, x.device), *params)
+    captured.clear()
+    torch._dynamo.reset()
+    try:
+        torch.compile(python, dynamic=dynamic or None, fullgraph=True)(*args)
+    except Exception as err:  # expected once the code is written: no Triton target for the CPU
+        if not captured:
+            raise SystemExit(f"{spec}: inductor failed before generating code: {err}") from err
+    return list(captured)
+
+
+def main() -> None:
+    """Print (and with --dump write) the Triton kernels of each activation's compiled forward or backward."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("specs", nargs="+")
+    parser.add_argument("--which", choices=("backward", "forward", "limits"), default="backward")
+    parser.add_argument("--shape", default="256,64,64,16", help="comma-separated input shape")
+    parser.add_argument("--static", action="store_true", help="static shapes (ACTLAB_FUSED_DYNAMIC=0)")
+    parser.add_argument("--no-rows", action="store_true", help="parameter sums over all of x (no by_rows)")
+    parser.add_argument("--dump", type=Path, help="write each generated module into this folder")
+    args = parser.parse_args()
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        sys.exit(
+            "triton is not importable: pip install --no-deps --target /tmp/triton triton, then run with "
+            "PYTHONPATH=/tmp/triton (the CPU build of torch has no Triton)"
+        )
+    shape = tuple(int(s) for s in args.shape.split(","))
+    captured = _capture_generated_code()
+    fused.set_fused(formulas="reference", dynamic=not args.static)  # CUDA's choices
+    fused.ROW_DEVICES = frozenset() if args.no_rows else fused.ROW_DEVICES | {"cpu"}  # by_rows as on CUDA
+    for spec in args.specs:
+        codes = generate(spec, args.which, shape, not args.static, captured)
+        flags = ", static" * args.static + ", no rows" * args.no_rows
+        print(f"== {spec} {args.which}, shape {shape}{flags}")
+        for i, code in enumerate(codes):
+            print("\n".join("   " + line for line in summarize(code)))
+            if args.dump:
+                args.dump.mkdir(parents=True, exist_ok=True)
+                stem = re.sub(r"\W+", "_", spec).strip("_")
+                (args.dump / f"{stem}_{args.which}_{i}.py").write_text(code)
+
+
+if __name__ == "__main__":
+    main()
