@@ -7,8 +7,8 @@ prints each kernel's name, loads, stores and reductions per activation, as on CU
 dynamic shapes, parameter sums by rows), so a fusion can be checked on a CPU machine (docs/performance.md).
 
 Needs Triton importable: ``pip install --no-deps --target /tmp/triton triton`` and ``PYTHONPATH=/tmp/triton``.
-Usage: python tools/triton_codegen.py [--which backward|forward|limits] [--shape 256,64,64,16] [--static]
-[--no-rows] [--dump DIR] SPEC...
+Usage: python tools/triton_codegen.py [--which backward|forward|limits] [--shape 256,64,64,16]
+[--dtype float32|bfloat16|float16] [--static] [--no-rows] [--dump DIR] SPEC...
 """
 
 from __future__ import annotations
@@ -56,14 +56,16 @@ def _capture_generated_code() -> list[str]:
     return captured
 
 
-def generate(spec: str, which: str, shape: tuple[int, ...], dynamic: bool, captured: list[str]) -> list[str]:
+def generate(
+    spec: str, which: str, shape: tuple[int, ...], dtype: torch.dtype, dynamic: bool, captured: list[str]
+) -> list[str]:
     """The generated modules of ``spec``'s compiled ``which`` (forward, backward, limits), CUDA's formulas."""
     module = get_act(spec)()
     name = getattr(module, "kernel_name", None)
     if name not in KERNELS:
         raise SystemExit(f"{spec!r} has no actlab kernel (torch's own module); kernels: {', '.join(KERNELS)}")
     fk = fused.fused_kernel(KERNELS[name])
-    x = torch.randn(shape)
+    x = torch.randn(shape).to(dtype)
     params = tuple(module._broadcast(getattr(module, n), x).detach() for n in module.param_names)
     learnable = tuple(getattr(module, n).requires_grad for n in module.param_names)
     cuda = torch.device("cuda")  # picks the formulas only; the tensors stay on the CPU
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("specs", nargs="+")
     parser.add_argument("--which", choices=("backward", "forward", "limits"), default="backward")
     parser.add_argument("--shape", default="256,64,64,16", help="comma-separated input shape")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     parser.add_argument("--static", action="store_true", help="static shapes (ACTLAB_FUSED_DYNAMIC=0)")
     parser.add_argument("--no-rows", action="store_true", help="parameter sums over all of x (no by_rows)")
     parser.add_argument("--dump", type=Path, help="write each generated module into this folder")
@@ -106,9 +109,9 @@ def main() -> None:
     fused.set_fused(formulas="reference", dynamic=not args.static)  # CUDA's choices
     fused.ROW_DEVICES = frozenset() if args.no_rows else fused.ROW_DEVICES | {"cpu"}  # by_rows as on CUDA
     for spec in args.specs:
-        codes = generate(spec, args.which, shape, not args.static, captured)
+        codes = generate(spec, args.which, shape, getattr(torch, args.dtype), not args.static, captured)
         flags = ", static" * args.static + ", no rows" * args.no_rows
-        print(f"== {spec} {args.which}, shape {shape}{flags}")
+        print(f"== {spec} {args.which}, shape {shape} {args.dtype}{flags}")
         for i, code in enumerate(codes):
             print("\n".join("   " + line for line in summarize(code)))
             if args.dump:
