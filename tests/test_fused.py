@@ -168,6 +168,22 @@ def test_parameter_gradients_summed_by_rows_of_a_channels_last_input(rows_on_the
     _check("swish(learnable=True)", torch.float32, rtol=1e-5, atol=1e-6, x=x)
 
 
+def test_a_one_dimensional_input_enters_the_compiled_backward_as_rows(rows_on_the_cpu, monkeypatch):
+    seen: list[tuple[int, ...]] = []
+    real = fused.FusedKernel._call
+
+    def spy(self, which, device, *args):
+        if which == "backward":
+            seen.append(tuple(args[2].shape))  # (needs, g, x, *params)
+        return real(self, which, device, *args)
+
+    monkeypatch.setattr(fused.FusedKernel, "_call", spy)
+    for numel, shape in [(4096, (4, 1024)), (3000, (3000,))]:  # 3000: not rows of 1024, as it is
+        seen.clear()
+        _check("swish(learnable=True)", torch.float32, 1e-5, 1e-6, x=_by_rows_input(torch.float32, (numel,)))
+        assert seen == [shape]
+
+
 def test_by_rows_views_g_and_x_where_a_scalar_parameter_needs_its_gradient(monkeypatch, rows_on_the_cpu):
     from actlab.activations import autograd
 

@@ -586,6 +586,7 @@ MIN_ROW = 256
 # The devices whose compiled kernels sum by rows: Triton's. Inductor's C++ backend ran rows 1.5-3x slower than
 # one split sum (CPU, 2^22 float32: learnable TanhSoft 29 -> 94 ms), and on the CPU C kernels serve first.
 ROW_DEVICES = frozenset({"cuda", "xpu"})
+ONE_DIM_ROW = 1024  # a 1-D input's rows (``one_dim_rows``): one block of a persistent reduction
 
 
 def memory_order(t: Tensor) -> Tensor:
@@ -613,6 +614,19 @@ def row_split(x: Tensor) -> int | None:
 def as_rows(t: Tensor, split: int) -> Tensor:
     """``t`` (in memory order) as a 2-D view: dimensions before ``split`` make the rows, the rest a row."""
     return t.flatten(split).flatten(0, split - 1)
+
+
+def one_dim_rows(
+    kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]
+) -> tuple[int, int] | None:
+    """The (rows, ``ONE_DIM_ROW``) shape a 1-D x takes into the compiled backward where ``by_rows`` would sum
+    by rows and its size allows; None otherwise. Viewed outside the compiled graph, where the sizes are
+    numbers: inside it, inductor could not prove (N // 1024) · 1024 = N and copied grad_x back."""
+    if x.dim() != 1 or x.device.type not in ROW_DEVICES or not any(needs[1:]) or x.numel() % ONE_DIM_ROW:
+        return None
+    if not (kernel.coefficients or all(p.numel() == 1 for p in params)) or not x.is_contiguous():
+        return None
+    return x.numel() // ONE_DIM_ROW, ONE_DIM_ROW
 
 
 def by_rows(
@@ -786,9 +800,11 @@ class FusedKernel:
         """Fused ``evaluate_backward`` by the compiled kernel; eager for double backward (it must record its
         ops)."""
         if not torch.is_grad_enabled():
-            grads = self._call("backward", x.device, needs, g, x, *params)
+            rows = one_dim_rows(self.kernel, x, params, needs)
+            gr, xr = (g, x) if rows is None else (g.reshape(rows), x.view(rows))
+            grads = self._call("backward", x.device, needs, gr, xr, *params)
             if grads is not None:
-                return tuple(grads)
+                return (grads[0] if grads[0] is None else grads[0].view(x.shape), *grads[1:])
         return self._eager_bwd(g, x, params, needs)
 
 
