@@ -222,6 +222,13 @@ def test_by_rows_views_g_and_x_where_a_scalar_parameter_needs_its_gradient(monke
             if got is not None:
                 assert got.shape == ref.shape
                 torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    fused.set_fused(rows=False)  # ACTLAB_FUSED_ROWS=0, the GPU's comparison
+    try:
+        seen.clear()
+        fused.by_rows(swish, swish.backward, torch.randn_like(x), x, (beta,), (True, True))
+        assert seen == [(tuple(x.shape), False)] and "parameter sums not by rows" in fused.describe()
+    finally:
+        fused.set_fused(rows=True)
     monkeypatch.setattr(fused, "ROW_DEVICES", frozenset({"cuda"}))  # as by default: not on the CPU
     seen.clear()
     fused.by_rows(swish, swish.backward, torch.randn_like(x), x, (beta,), (True, True))
@@ -559,10 +566,15 @@ def test_formulas_and_dynamic_settings_validate():
         fused.set_fused(formulas="auto")
     with pytest.raises(ValueError, match="formulas must be one of auto, fast, reference, got 'exact'"):
         fused.set_fused(formulas="exact")
-    code = "import actlab.activations.fused as f; print(f._SETTINGS.formulas, f._SETTINGS.dynamic)"
-    env = {"ACTLAB_FUSED_FORMULAS": "Reference", "ACTLAB_FUSED_DYNAMIC": "0", "PATH": ""}
+    code = "import actlab.activations.fused as f; s = f._SETTINGS; print(s.formulas, s.dynamic, s.rows)"
+    env = {
+        "ACTLAB_FUSED_FORMULAS": "Reference",
+        "ACTLAB_FUSED_DYNAMIC": "0",
+        "ACTLAB_FUSED_ROWS": "0",
+        "PATH": "",
+    }
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["reference", "False"]
+    assert out.stdout.split() == ["reference", "False", "False"]
     env["ACTLAB_FUSED_DYNAMIC"] = "maybe"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode != 0 and "ACTLAB_FUSED_DYNAMIC='maybe' is not one of 1, 0" in out.stderr

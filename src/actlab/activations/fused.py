@@ -62,6 +62,8 @@ DEFAULT_MIN_NUMEL = 1 << 15  # below this eager dispatch costs about what the co
 ENV_FORMULAS = "ACTLAB_FUSED_FORMULAS"
 FORMULAS = ("auto", "fast", "reference")
 ENV_DYNAMIC = "ACTLAB_FUSED_DYNAMIC"
+# "0" sums parameter gradients over all of x on Triton's devices too (``by_rows`` off): the GPU's comparison.
+ENV_ROWS = "ACTLAB_FUSED_ROWS"
 
 
 def _env_choice(name: str, default: str, valid: tuple[str, ...]) -> str:
@@ -77,6 +79,7 @@ class _Settings:
     min_numel: int = int(os.environ.get(ENV_MIN_NUMEL, DEFAULT_MIN_NUMEL))
     formulas: str = field(default_factory=lambda: _env_choice(ENV_FORMULAS, "auto", FORMULAS))
     dynamic: bool = field(default_factory=lambda: _env_choice(ENV_DYNAMIC, "1", ("1", "0")) == "1")
+    rows: bool = field(default_factory=lambda: _env_choice(ENV_ROWS, "1", ("1", "0")) == "1")
     failed: dict[tuple[str, str], str] = field(default_factory=dict)  # (kernel, device) → error
 
 
@@ -88,10 +91,11 @@ def set_fused(
     min_numel: int | None = None,
     formulas: str | None = None,
     dynamic: bool | None = None,
+    rows: bool | None = None,
 ) -> None:
     """Switch the fused path on or off, set the smallest tensor it is used for, and (experiments, see
-    ``ENV_FORMULAS``) the compiled kernels' float32 formulas and shape dynamism; the last two forget what
-    was compiled."""
+    ``ENV_FORMULAS``, ``ENV_ROWS``) the compiled kernels' float32 formulas, shape dynamism and parameter sums
+    by rows; the last three forget what was compiled."""
     if enabled is not None:
         _SETTINGS.enabled = bool(enabled)
     if min_numel is not None:
@@ -100,9 +104,13 @@ def set_fused(
         _SETTINGS.min_numel = int(min_numel)
     if formulas is not None and formulas not in FORMULAS:
         raise ValueError(f"formulas must be one of {', '.join(FORMULAS)}, got {formulas!r}")
-    changed = (formulas or _SETTINGS.formulas, _SETTINGS.dynamic if dynamic is None else bool(dynamic))
-    if changed != (_SETTINGS.formulas, _SETTINGS.dynamic):
-        _SETTINGS.formulas, _SETTINGS.dynamic = changed
+    changed = (
+        formulas or _SETTINGS.formulas,
+        _SETTINGS.dynamic if dynamic is None else bool(dynamic),
+        _SETTINGS.rows if rows is None else bool(rows),
+    )
+    if changed != (_SETTINGS.formulas, _SETTINGS.dynamic, _SETTINGS.rows):
+        _SETTINGS.formulas, _SETTINGS.dynamic, _SETTINGS.rows = changed
         reset()
 
 
@@ -589,6 +597,10 @@ ROW_DEVICES = frozenset({"cuda", "xpu"})
 ONE_DIM_ROW = 1024  # a 1-D input's rows (``one_dim_rows``): one block of a persistent reduction
 
 
+def _rows_on(x: Tensor) -> bool:
+    return _SETTINGS.rows and x.device.type in ROW_DEVICES
+
+
 def memory_order(t: Tensor) -> Tensor:
     """``t`` as a contiguous view in the order of its memory: itself, or a channels_last one permuted."""
     if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
@@ -622,7 +634,7 @@ def one_dim_rows(
     """The (rows, ``ONE_DIM_ROW``) shape a 1-D x takes into the compiled backward where ``by_rows`` would sum
     by rows and its size allows; None otherwise. Viewed outside the compiled graph, where the sizes are
     numbers: inside it, inductor could not prove (N // 1024) · 1024 = N and copied grad_x back."""
-    if x.dim() != 1 or x.device.type not in ROW_DEVICES or not any(needs[1:]) or x.numel() % ONE_DIM_ROW:
+    if x.dim() != 1 or not _rows_on(x) or not any(needs[1:]) or x.numel() % ONE_DIM_ROW:
         return None
     if not (kernel.coefficients or all(p.numel() == 1 for p in params)) or not x.is_contiguous():
         return None
@@ -650,7 +662,7 @@ def by_rows(
 
     scalars = kernel.coefficients or all(p.numel() == 1 for p in params)
     xm = memory_order(x)
-    split = row_split(xm) if x.device.type in ROW_DEVICES and any(needs[1:]) and scalars else None
+    split = row_split(xm) if _rows_on(x) and any(needs[1:]) and scalars else None
     if split is None:
         return evaluate_backward(backward, g, x, params, needs, clamp=clamp)
     flat = params if kernel.coefficients else tuple(p.reshape(()) for p in params)
@@ -977,6 +989,7 @@ def describe() -> str:
     failed = "; failed: " + ", ".join(f"{k}/{d}" for k, d in _SETTINGS.failed) if _SETTINGS.failed else ""
     variant = "" if _SETTINGS.formulas == "auto" else f", {_SETTINGS.formulas} formulas"
     variant += "" if _SETTINGS.dynamic else ", static shapes first"
+    variant += "" if _SETTINGS.rows else ", parameter sums not by rows"
     kernels = f"{cpu_kernels.status()}; {cpp_op.status()}"
     return f"fused kernels {state}, min_numel {_SETTINGS.min_numel}{variant}{failed}; {kernels}"
 
@@ -987,6 +1000,7 @@ __all__ = [
     "ENV_ENABLE",
     "ENV_FORMULAS",
     "ENV_MIN_NUMEL",
+    "ENV_ROWS",
     "FAST_FP32",
     "FORMULAS",
     "OWN_LIMITS",
