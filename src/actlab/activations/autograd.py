@@ -101,7 +101,7 @@ def evaluate_backward(
     for grad, p, need in zip(grads[1:], params, needs[1:], strict=True):
         if not need:
             out.append(None)
-        elif row_sums and p.dim() == 0 and grad.dim() == 2:  # in float64, as the C kernels' sums: free here
+        elif row_sums and p.dim() == 0 and grad.dim() == 2:  # in float64, as the C kernels sum blocks
             out.append(grad.double().sum(1).sum().to(p.dtype))
         else:
             out.append(grad.sum_to_size(p.shape).to(p.dtype))

@@ -438,7 +438,7 @@ def pau(x: Tensor, numerator: Tensor, denominator: Tensor) -> Tensor:
 
 
 def _total(t: Tensor) -> Tensor:
-    """The sum of all of ``t``, by its last dimension first: on the (rows, ROW) views of the compiled backward
+    """The sum of all of ``t``, by its last dimension first: on the 2-D views of the compiled backward
     (``fused.by_rows``) the row sums then run in grad_x's kernel, where one full sum would read x again."""
     return t.sum(-1).sum()
 

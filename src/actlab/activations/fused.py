@@ -591,7 +591,7 @@ def _compile(fn: Callable) -> Callable:
 # The shortest row of the compiled backward's parameter sums (``by_rows``): each row writes one float64 sum,
 # read back once, so rows of 256 elements or more add under 0.1 byte per element to the 12 moved.
 MIN_ROW = 256
-# The devices whose compiled kernels sum by rows: Triton's. Inductor's C++ backend ran rows 1.5-3x slower than
+# The devices whose compiled kernels sum by rows: Triton's. Inductor's C++ backend ran rows 1.1-3x slower than
 # one split sum (CPU, 2^22 float32: learnable TanhSoft 29 -> 94 ms), and on the CPU C kernels serve first.
 ROW_DEVICES = frozenset({"cuda", "xpu"})
 ONE_DIM_ROW = 1024  # a 1-D input's rows (``one_dim_rows``): one block of a persistent reduction
