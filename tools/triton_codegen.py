@@ -6,6 +6,8 @@ same code as for CUDA, and fails only afterwards, when a stock Triton has no CPU
 prints each kernel's name, loads, stores and reductions per activation, as on CUDA (reference formulas,
 dynamic shapes, parameter sums by rows), so a fusion can be checked on a CPU machine (docs/performance.md).
 
+It compiles the functions the compiled path compiles; a 1-D ``--shape`` therefore shows the graph without the
+(N/1024, 1024) view ``FusedKernel.backward`` makes before the call (``fused.one_dim_rows``).
 Needs Triton importable: ``pip install --no-deps --target /tmp/triton triton`` and ``PYTHONPATH=/tmp/triton``.
 Usage: python tools/triton_codegen.py [--which backward|forward|limits] [--shape 256,64,64,16]
 [--dtype float32|bfloat16|float16] [--static] [--no-rows] [--dump DIR] SPEC...
