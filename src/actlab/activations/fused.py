@@ -597,8 +597,12 @@ ROW_DEVICES = frozenset({"cuda", "xpu"})
 ONE_DIM_ROW = 1024  # a 1-D input's rows (``one_dim_rows``): one block of a persistent reduction
 
 
-def _rows_on(x: Tensor) -> bool:
-    return _SETTINGS.rows and x.device.type in ROW_DEVICES
+def _sums_by_rows(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]) -> bool:
+    """Whether this backward's parameter sums go by rows: on, a Triton device, a parameter gradient asked for,
+    and parameters that do not vary along x (scalars, or PAU's coefficients)."""
+    if not (_SETTINGS.rows and x.device.type in ROW_DEVICES and any(needs[1:])):
+        return False
+    return kernel.coefficients or all(p.numel() == 1 for p in params)
 
 
 def memory_order(t: Tensor) -> Tensor:
@@ -634,11 +638,9 @@ def one_dim_rows(
     """The (rows, ``ONE_DIM_ROW``) shape a 1-D x takes into the compiled backward where ``by_rows`` would sum
     by rows and its size allows; None otherwise. Viewed outside the compiled graph, where the sizes are
     numbers: inside it, inductor could not prove (N // 1024) · 1024 = N and copied grad_x back."""
-    if x.dim() != 1 or not _rows_on(x) or not any(needs[1:]) or x.numel() % ONE_DIM_ROW:
+    if x.dim() != 1 or x.numel() % ONE_DIM_ROW or not x.is_contiguous():
         return None
-    if not (kernel.coefficients or all(p.numel() == 1 for p in params)) or not x.is_contiguous():
-        return None
-    return x.numel() // ONE_DIM_ROW, ONE_DIM_ROW
+    return (x.numel() // ONE_DIM_ROW, ONE_DIM_ROW) if _sums_by_rows(kernel, x, params, needs) else None
 
 
 def by_rows(
@@ -660,9 +662,8 @@ def by_rows(
     Triton code, generated on a CPU by ``tools/triton_codegen.py``)."""
     from .autograd import evaluate_backward
 
-    scalars = kernel.coefficients or all(p.numel() == 1 for p in params)
     xm = memory_order(x)
-    split = row_split(xm) if _rows_on(x) and any(needs[1:]) and scalars else None
+    split = row_split(xm) if _sums_by_rows(kernel, x, params, needs) else None
     if split is None:
         return evaluate_backward(backward, g, x, params, needs, clamp=clamp)
     flat = params if kernel.coefficients else tuple(p.reshape(()) for p in params)
