@@ -99,13 +99,26 @@ def evaluate_backward(
     grads = backward(g.to(xc.dtype), xc, *pc)
     out: list[Tensor | None] = [grads[0].to(x.dtype) if needs[0] else None]
     for grad, p, need in zip(grads[1:], params, needs[1:], strict=True):
-        if not need:
-            out.append(None)
-        elif row_sums and p.dim() == 0 and grad.dim() == 2:  # in float64, as the C kernels sum blocks
-            out.append(grad.double().sum(1).sum().to(p.dtype))
-        else:
-            out.append(grad.sum_to_size(p.shape).to(p.dtype))
+        out.append(grad.sum_to_size(p.shape).to(p.dtype) if need else None)
+    if row_sums:
+        _sum_rows(out, grads, params, needs)
     return tuple(out)
+
+
+def _sum_rows(
+    out: list[Tensor | None], grads: tuple[Tensor, ...], params: tuple[Tensor, ...], needs: tuple[bool, ...]
+) -> None:
+    """Scalar parameters' gradients of 2-D terms, summed per row in float64 (as the C kernels sum blocks),
+    then the rows of all of them in one reduction (on the GPU: one kernel launch, not one per parameter)."""
+    scalar = [i for i, p in enumerate(params, 1) if needs[i] and p.dim() == 0 and grads[i].dim() == 2]
+    if not scalar:
+        return
+    sums = torch.stack([grads[i].double().sum(1) for i in scalar]).sum(1)
+    dtypes = {params[i - 1].dtype for i in scalar}
+    if len(dtypes) == 1:  # one cast: the slices below are views, no kernel each
+        sums = sums.to(dtypes.pop())
+    for k, i in enumerate(scalar):
+        out[i] = sums[k].to(params[i - 1].dtype)
 
 
 @dataclass(frozen=True)
