@@ -1,7 +1,8 @@
 """tools/triton_codegen.py: inductor's Triton kernels for the compiled backward, generated on the CPU.
 
 Where Triton is importable (Linux x86-64: the dev extra installs it) this checks what the GPU will run:
-grad_x and the parameters' row sums come out of one kernel that reads x and g once (``fused.by_rows``).
+grad_x and the parameters' row sums come out of one kernel that reads x and g once (``fused.by_rows``),
+and every parameter's total out of one more launch.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "triton_codegen.py"
 HAS_TRITON = importlib.util.find_spec("triton") is not None
+LEARNABLE = ["swish(learnable=True)", "pau", "eis(learnable=True)", "tanhsoft(learnable=True)"]
 
 
 def _tool_module():
@@ -33,38 +35,53 @@ def test_a_missing_triton_is_named_with_how_to_install_it(monkeypatch):
         tool.main()
 
 
-def test_summarize_reads_inductors_kernel_metadata():
+def test_summarize_reads_inductors_kernel_metadata_and_counts_launches():
     meta = "inductor_meta={'kernel_name': 'triton_per_fused_clamp_sum_0', 'num_load': 3, 'num_store': 2, "
     code = meta + "'num_reduction': 1, 'autotune_hints': set()}\n"
+    code += "triton_per_fused_clamp_sum_0.run(buf0, buf1)\n" * 2  # launched twice in the graph's call
     (line,) = _tool_module().summarize(code)
-    assert line.split() == ["triton_per_fused_clamp_sum_0", "loads=3", "stores=2", "reductions=1"]
+    assert line.split() == [
+        "triton_per_fused_clamp_sum_0",
+        "launches=2",
+        "loads=3",
+        "stores=2",
+        "reductions=1",
+    ]
 
 
-def _kernels_reading_x(*args: str) -> dict[str, list[str]]:
-    """Per activation, the generated kernels that read x and g: each clamps x (evaluate_backward) and loads
-    both (a second stage's kernel keeps "clamp" in its name but loads only the first stage's sums)."""
-    cmd = [
-        sys.executable,
-        str(TOOL),
-        "--shape",
-        "64,64,32,32",
-        *args,
-    ]  # big enough for inductor to split a sum
+def _backward_kernels(*args: str) -> dict[str, list[tuple[str, int, int, int]]]:
+    """Per activation, its compiled backward's kernels as (name, launches, loads, reductions)."""
+    cmd = [sys.executable, str(TOOL), "--shape", "64,64,32,32", *args]  # big enough to split a sum
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
-    kernels: dict[str, list[str]] = {}
+    kernels: dict[str, list[tuple[str, int, int, int]]] = {}
     for line in out.splitlines():
         if line.startswith("== "):
             spec = line[3:].split(" backward")[0]
             kernels[spec] = []
-        elif "clamp" in line.split()[0] and int(line.split()[1].removeprefix("loads=")) >= 2:
-            kernels[spec].append(line)
+        else:
+            name, *counts = line.split()
+            launches, loads, _, reductions = (int(c.split("=")[1]) for c in counts)
+            kernels[spec].append((name, launches, loads, reductions))
     return kernels
 
 
+def _reading_x_and_g(kernels: list[tuple[str, int, int, int]]) -> list[tuple[str, int, int, int]]:
+    """The kernels that clamp x (evaluate_backward) and load at least x and g (a second stage's kernel may
+    keep "clamp" in its name but loads only the first stage's sums)."""
+    return [k for k in kernels if "clamp" in k[0] and k[2] >= 2]
+
+
 @pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed (dev extra, Linux x86-64)")
-def test_grad_x_and_the_parameter_sums_share_one_kernel():
-    (by_rows,) = _kernels_reading_x("swish(learnable=True)").values()
-    assert [line.split()[-1] for line in by_rows] == ["reductions=1"]
+def test_grad_x_and_the_parameter_sums_share_one_kernel_and_two_launches_in_all():
+    """The GPU's backward of a learnable activation: one kernel reads x and g and sums rows, one sums the
+    rows of every parameter (PAU's ten, EIS's five): two launches."""
+    found = _backward_kernels(
+        "swish(learnable=True)", "pau", "eis(learnable=True)", "tanhsoft(learnable=True)"
+    )
+    for spec, kernels in found.items():
+        assert [k[3] for k in _reading_x_and_g(kernels)] != [0], spec
+        assert len(_reading_x_and_g(kernels)) == 1, (spec, kernels)
+        assert sum(k[1] for k in kernels) == 2, (spec, kernels)
     # what by_rows replaces: a pointwise kernel, then a split sum that reads x and g again
-    (plain,) = _kernels_reading_x("--no-rows", "swish(learnable=True)").values()
-    assert [line.split()[-1] for line in plain] == ["reductions=0", "reductions=1"]
+    (plain,) = _backward_kernels("--no-rows", "swish(learnable=True)").values()
+    assert sorted(k[3] for k in _reading_x_and_g(plain)) == [0, 1]

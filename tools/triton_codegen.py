@@ -1,16 +1,18 @@
 """Inductor's Triton kernels for actlab's compiled forward and backward, generated without a GPU.
 
 Inductor decides which operations share a kernel, and so what each kernel reads and writes, before a GPU is
-involved. Its Triton backend for the CPU (``cpu_backend="triton"``) makes the same decisions and writes the
-same code as for CUDA, and fails only afterwards, when a stock Triton has no CPU target to compile for. This
-prints each kernel's name, loads, stores and reductions per activation, as on CUDA (reference formulas,
-dynamic shapes, parameter sums by rows), so a fusion can be checked on a CPU machine (docs/performance.md).
+involved. Its Triton backend for the CPU (``cpu_backend="triton"``), told to decide as for a GPU of
+``--multiprocessors`` SMs (``route_inductor_to_triton``), writes the code it writes for CUDA, and fails only
+afterwards, when a stock Triton has no CPU target to compile for. This prints each kernel's name, launches,
+loads, stores and reductions per activation, as on CUDA (reference formulas, dynamic shapes, parameter sums
+by rows), so a fusion can be checked on a CPU machine (docs/performance.md); ``tools/triton_interpret.py``
+runs the same code in Triton's interpreter.
 
 It compiles the functions the compiled path compiles; a 1-D ``--shape`` therefore shows the graph without the
 (N/1024, 1024) view ``FusedKernel.backward`` makes before the call (``fused.one_dim_rows``).
 Needs Triton importable: ``pip install --no-deps --target /tmp/triton triton`` and ``PYTHONPATH=/tmp/triton``.
 Usage: python tools/triton_codegen.py [--which backward|forward|limits] [--shape 256,64,64,16]
-[--dtype float32|bfloat16|float16] [--static] [--no-rows] [--dump DIR] SPEC...
+[--dtype float32|bfloat16|float16] [--static] [--no-rows] [--dump DIR] [--multiprocessors 132] SPEC...
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,21 +34,50 @@ KERNEL_META = re.compile(
 
 
 def summarize(code: str) -> list[str]:
-    """One line per Triton kernel in inductor's generated module: name, loads, stores, reductions."""
+    """One line per Triton kernel in inductor's generated module: name, launches per call, loads, stores and
+    reductions (a kernel is defined once and may be launched more often, e.g. once per parameter)."""
     return [
-        f"{m[1][:64]:64s} loads={m[2]} stores={m[3]} reductions={m[4]}" for m in KERNEL_META.finditer(code)
+        f"{m[1][:64]:64s} launches={code.count(m[1] + '.run(')} loads={m[2]} stores={m[3]} reductions={m[4]}"
+        for m in KERNEL_META.finditer(code)
     ]
 
 
-def _capture_generated_code() -> list[str]:
-    """Route inductor to Triton on the CPU and keep each graph's generated module (the two torch internals
-    this needs: ``cpu_backend`` and the backend hash, which asks for an active GPU driver)."""
+GPU_MULTIPROCESSORS = 132  # an H100's (SXM) or H200's streaming multiprocessors: inductor's split heuristics
+
+
+def route_inductor_to_triton(multiprocessors: int = GPU_MULTIPROCESSORS) -> None:
+    """Make inductor write Triton code for CPU tensors and decide as it does for a GPU's.
+
+    The torch internals this needs: ``cpu_backend``; the backend hash, which asks for an active GPU driver;
+    ``is_cpu``, which picks the CPU's heuristics (a reused exp or log realized into a buffer of its own, so a
+    parameter's log took a kernel; no loop reordering in fusion); and the device's multiprocessor count, by
+    which inductor splits reductions (the CPU's is its core count). One choice stays the CPU's: ``torch.cat``
+    lowers to a kernel per input there (pointwise on a GPU)."""
     import torch._inductor.config as inductor_config
-    import torch._inductor.graph as inductor_graph
+    import torch._inductor.ir as inductor_ir
+    import torch._inductor.scheduler as inductor_scheduler
     import torch.utils._triton as torch_triton
+    from torch._inductor.runtime.hints import DeviceProperties
 
     inductor_config.cpu_backend = "triton"
     torch_triton.triton_hash_with_backend = lambda: "no-gpu-codegen-only"
+    inductor_ir.is_cpu = lambda node: False
+    inductor_scheduler.BaseSchedulerNode.is_cpu = lambda self: False
+    create = DeviceProperties.create  # cached per device
+
+    def as_gpu(cls, device):
+        return create(device)._replace(multi_processor_count=multiprocessors, warp_size=32)
+
+    DeviceProperties.create = classmethod(as_gpu)
+    # said by each generated module: true of a stock Triton, and why this tool generates code only
+    warnings.filterwarnings("ignore", message="Could not find an active CPU backend")
+
+
+def _capture_generated_code(multiprocessors: int) -> list[str]:
+    """Route inductor to Triton on the CPU and keep each graph's generated module."""
+    import torch._inductor.graph as inductor_graph
+
+    route_inductor_to_triton(multiprocessors)
     captured: list[str] = []
     codegen = inductor_graph.GraphLowering.codegen
 
@@ -98,6 +130,9 @@ def main() -> None:
     parser.add_argument("--static", action="store_true", help="static shapes (ACTLAB_FUSED_DYNAMIC=0)")
     parser.add_argument("--no-rows", action="store_true", help="parameter sums over all of x (no by_rows)")
     parser.add_argument("--dump", type=Path, help="write each generated module into this folder")
+    parser.add_argument(
+        "--multiprocessors", type=int, default=GPU_MULTIPROCESSORS, help="the GPU's SMs (H100, H200: 132)"
+    )
     args = parser.parse_args()
     try:
         import triton  # noqa: F401
@@ -107,7 +142,7 @@ def main() -> None:
             "PYTHONPATH=/tmp/triton (the CPU build of torch has no Triton)"
         )
     shape = tuple(int(s) for s in args.shape.split(","))
-    captured = _capture_generated_code()
+    captured = _capture_generated_code(args.multiprocessors)
     fused.set_fused(formulas="reference", dynamic=not args.static)  # CUDA's choices
     fused.ROW_DEVICES = frozenset() if args.no_rows else fused.ROW_DEVICES | {"cpu"}  # by_rows as on CUDA
     for spec in args.specs:
