@@ -27,7 +27,7 @@ demo: $(VENV)/.installed
 	$(BIN)/actlab compare --out $(DEMO_DIR)
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=10
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests tools

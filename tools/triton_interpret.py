@@ -206,6 +206,13 @@ def _cases(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             cases.append((spec, dtype, layout))
     if not cases:
         raise SystemExit("nothing to check: give SPECs or --cases")
+    from actlab.activations import get_act
+
+    for spec in dict.fromkeys(spec for spec, _, _ in cases):
+        try:
+            get_act(spec)
+        except (ValueError, TypeError, KeyError) as err:
+            raise SystemExit(f"{spec!r} is not an activation spec: {err}") from err
     return cases
 
 
