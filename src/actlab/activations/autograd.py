@@ -97,28 +97,30 @@ def evaluate_backward(
         big = torch.finfo(xc.dtype).max
         xc = torch.clamp(xc, -big, big)
     grads = backward(g.to(xc.dtype), xc, *pc)
+    totals = _row_totals(grads, params, needs) if row_sums else {}
     out: list[Tensor | None] = [grads[0].to(x.dtype) if needs[0] else None]
-    for grad, p, need in zip(grads[1:], params, needs[1:], strict=True):
-        out.append(grad.sum_to_size(p.shape).to(p.dtype) if need else None)
-    if row_sums:
-        _sum_rows(out, grads, params, needs)
+    for i, (grad, p, need) in enumerate(zip(grads[1:], params, needs[1:], strict=True), 1):
+        if i in totals:
+            out.append(totals[i])
+        else:
+            out.append(grad.sum_to_size(p.shape).to(p.dtype) if need else None)
     return tuple(out)
 
 
-def _sum_rows(
-    out: list[Tensor | None], grads: tuple[Tensor, ...], params: tuple[Tensor, ...], needs: tuple[bool, ...]
-) -> None:
-    """Scalar parameters' gradients of 2-D terms, summed per row in float64 (as the C kernels sum blocks),
-    then the rows of all of them in one reduction (on the GPU: one kernel launch, not one per parameter)."""
+def _row_totals(
+    grads: tuple[Tensor, ...], params: tuple[Tensor, ...], needs: tuple[bool, ...]
+) -> dict[int, Tensor]:
+    """The gradients of scalar parameters whose terms are 2-D (``fused.by_rows``), by index in ``grads``:
+    each row summed in float64 (as the C kernels sum blocks), then the rows of all of them in one reduction
+    (on the GPU one kernel launch, not one per parameter)."""
     scalar = [i for i, p in enumerate(params, 1) if needs[i] and p.dim() == 0 and grads[i].dim() == 2]
     if not scalar:
-        return
+        return {}
     sums = torch.stack([grads[i].double().sum(1) for i in scalar]).sum(1)
     dtypes = {params[i - 1].dtype for i in scalar}
     if len(dtypes) == 1:  # one cast: the slices below are views, no kernel each
         sums = sums.to(dtypes.pop())
-    for k, i in enumerate(scalar):
-        out[i] = sums[k].to(params[i - 1].dtype)
+    return {i: sums[k].to(params[i - 1].dtype) for k, i in enumerate(scalar)}
 
 
 @dataclass(frozen=True)
