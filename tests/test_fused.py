@@ -168,20 +168,84 @@ def test_parameter_gradients_summed_by_rows_of_a_channels_last_input(rows_on_the
     _check("swish(learnable=True)", torch.float32, rtol=1e-5, atol=1e-6, x=x)
 
 
-def test_a_one_dimensional_input_enters_the_compiled_backward_as_rows(rows_on_the_cpu, monkeypatch):
-    seen: list[tuple[int, ...]] = []
+@pytest.fixture
+def compiled_calls(monkeypatch):
+    """(which, x's shape) of every call of a compiled forward or backward."""
+    seen: list[tuple[str, tuple[int, ...]]] = []
     real = fused.FusedKernel._call
 
     def spy(self, which, device, *args):
-        if which == "backward":
-            seen.append(tuple(args[2].shape))  # (needs, g, x, *params)
+        if which != "limits":
+            seen.append((which, tuple(args[0 if which.startswith("forward") else 2].shape)))
         return real(self, which, device, *args)
 
     monkeypatch.setattr(fused.FusedKernel, "_call", spy)
-    for numel, shape in [(4096, (4, 1024)), (3000, (3000,))]:  # 3000: not rows of 1024, as it is
-        seen.clear()
-        _check("swish(learnable=True)", torch.float32, 1e-5, 1e-6, x=_by_rows_input(torch.float32, (numel,)))
-        assert seen == [shape]
+    return seen
+
+
+ALIGNED_CASES = [  # spec, x's shape, layout → (forward's x, backward's x); "_aligned": its row length static
+    ("swish(learnable=True)", (4096,), None, ("forward_aligned", (4, 1024)), ("backward_aligned", (4, 1024))),
+    (
+        "swish(learnable=True)",
+        (2, 8, 16, 16),
+        None,
+        ("forward_aligned", (4, 1024)),
+        ("backward_aligned", (4, 1024)),
+    ),
+    (
+        "swish(learnable=True)",
+        (2, 8, 16, 16),
+        "channels_last",
+        ("forward_aligned", (4, 1024)),
+        ("backward_aligned", (4, 1024)),
+    ),
+    # 4000 = 250·16: rows of 16 where nothing is summed; beta's sum keeps x's shape (its rows by_rows's own)
+    ("swish(learnable=True)", (4000,), None, ("forward_aligned", (250, 16)), ("backward", (4000,))),
+    ("silu", (4000,), None, ("forward_aligned", (250, 16)), ("backward_aligned", (250, 16))),
+    ("pau", (8, 512), None, ("forward_aligned", (4, 1024)), ("backward_aligned", (4, 1024))),
+    ("swish(learnable=True)", (3000,), None, ("forward", (3000,)), ("backward", (3000,))),  # not 16·k
+    (
+        "swish(learnable=True, num_parameters=8)",
+        (2, 8, 16, 16),
+        None,
+        ("forward", (2, 8, 16, 16)),
+        ("backward", (2, 8, 16, 16)),
+    ),  # per channel: broadcast along x's own dimensions
+    ("silu", (2, 8, 16, 16), "transposed", ("forward", (2, 8, 16, 16)), ("backward", (2, 8, 16, 16))),
+]
+
+
+@pytest.mark.parametrize(("spec", "shape", "layout", "forward", "backward"), ALIGNED_CASES)
+def test_triton_devices_get_x_in_aligned_rows(
+    spec, shape, layout, forward, backward, rows_on_the_cpu, compiled_calls
+):
+    x = _by_rows_input(torch.float32, shape)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif layout == "transposed":
+        x = x.transpose(2, 3)
+    _check(spec, torch.float32, 1e-5, 1e-6, x=x)
+    assert compiled_calls == [forward, backward]
+    module = get_act(spec)()
+    leaf = x.clone().requires_grad_()
+    y = module(leaf)
+    y.backward(torch.ones_like(y))
+    assert y.shape == x.shape and y.stride() == x.stride() and leaf.grad.stride() == x.stride()
+
+
+def test_aligned_rows_switched_off_keep_x_shape(rows_on_the_cpu, compiled_calls):
+    fused.set_fused(align=False)  # ACTLAB_FUSED_ALIGN=0, the GPU's comparison
+    try:
+        _check("silu", torch.float32, 1e-5, 1e-6, x=_by_rows_input(torch.float32, (4, 1024)))
+        assert compiled_calls == [("forward", (4, 1024)), ("backward", (4, 1024))]
+        assert "no aligned rows" in fused.describe()
+    finally:
+        fused.set_fused(align=True)
+
+
+def test_aligned_rows_only_on_triton_devices(compiled_calls):
+    _check("silu", torch.float32, 1e-5, 1e-6, x=_by_rows_input(torch.float32, (4096,)))
+    assert compiled_calls == [("forward", (4096,)), ("backward", (4096,))]  # the CPU's C++: x as it is
 
 
 def test_by_rows_views_g_and_x_where_a_scalar_parameter_needs_its_gradient(monkeypatch, rows_on_the_cpu):
@@ -566,15 +630,18 @@ def test_formulas_and_dynamic_settings_validate():
         fused.set_fused(formulas="auto")
     with pytest.raises(ValueError, match="formulas must be one of auto, fast, reference, got 'exact'"):
         fused.set_fused(formulas="exact")
-    code = "import actlab.activations.fused as f; s = f._SETTINGS; print(s.formulas, s.dynamic, s.rows)"
+    code = (
+        "import actlab.activations.fused as f; s = f._SETTINGS; print(s.formulas, s.dynamic, s.rows, s.align)"
+    )
     env = {
         "ACTLAB_FUSED_FORMULAS": "Reference",
         "ACTLAB_FUSED_DYNAMIC": "0",
         "ACTLAB_FUSED_ROWS": "0",
+        "ACTLAB_FUSED_ALIGN": "0",
         "PATH": "",
     }
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["reference", "False", "False"]
+    assert out.stdout.split() == ["reference", "False", "False", "False"]
     env["ACTLAB_FUSED_DYNAMIC"] = "maybe"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode != 0 and "ACTLAB_FUSED_DYNAMIC='maybe' is not one of 1, 0" in out.stderr

@@ -34,7 +34,8 @@ ROWS = "swish(learnable=True)"  # a scalar parameter's sums by rows, in each lay
 CASES = [  # (spec, dtype, layout); more in the tool's command line (docs/performance.md)
     *((spec, "float32", "contiguous") for spec in EVERY_KERNEL + PER_CHANNEL),
     (ROWS, "bfloat16", "contiguous"),
-    *((ROWS, "float32", layout) for layout in ["channels_last", "flat"]),
+    *((ROWS, "float32", layout) for layout in ["channels_last", "flat", "transposed", "flat4000"]),
+    ("silu", "float32", "flat4000"),  # rows of 16 forward and backward
 ]
 
 needs_triton = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed (dev extra, Linux x86-64)")
@@ -102,6 +103,9 @@ def test_extreme_inputs_in_each_layout():
     assert torch.finfo(torch.bfloat16).max in x
     assert tool.extreme_input(torch.float32, "channels_last").is_contiguous(memory_format=torch.channels_last)
     assert tool.extreme_input(torch.float16, "flat").shape == (4096,)
+    transposed = tool.extreme_input(torch.float32, "transposed")
+    assert not transposed.is_contiguous() and not transposed.is_contiguous(memory_format=torch.channels_last)
+    assert tool.extreme_input(torch.float32, "flat4000").shape == (4000,)
 
 
 def test_layout_and_dtype_lists_are_validated():

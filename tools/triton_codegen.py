@@ -12,7 +12,8 @@ It compiles the functions the compiled path compiles; a 1-D ``--shape`` therefor
 (N/1024, 1024) view ``FusedKernel.backward`` makes before the call (``fused.one_dim_rows``).
 Needs Triton importable: ``pip install --no-deps --target /tmp/triton triton`` and ``PYTHONPATH=/tmp/triton``.
 Usage: python tools/triton_codegen.py [--which backward|forward|limits] [--shape 256,64,64,16]
-[--dtype float32|bfloat16|float16] [--static] [--no-rows] [--dump DIR] [--multiprocessors 132] SPEC...
+[--dtype float32|bfloat16|float16] [--static] [--no-rows] [--no-align] [--dump DIR] [--multiprocessors 132]
+SPEC...
 """
 
 from __future__ import annotations
@@ -31,13 +32,40 @@ from actlab.activations.modules import KERNELS
 KERNEL_META = re.compile(
     r"'kernel_name': '(\w+)'.*?'num_load': (\d+), 'num_store': (\d+), 'num_reduction': (\d+)", re.S
 )
+# a kernel's definition: its triton_meta (argument names in order, the arguments hinted divisible by 16), then
+# its body, where a size inductor knows is a number (``xnumel = 1024``)
+KERNEL_DEF = re.compile(
+    r"triton_meta=\{'signature': \{(.*?)\}.*?'configs': \[\{(.*?)\}\]\}.*?\ndef (\w+)\(", re.S
+)
+
+
+def size_hints(code: str) -> dict[str, str]:
+    """Per kernel, what Triton knows of each size (``xnumel``, ``r0_numel``...): its value where it is a
+    number, "16k" where hinted divisible by 16, "?" where neither: then every load is masked element by
+    element and cannot be vectorised (a reduction's row count is harmless where its row length is a
+    number)."""
+    hints: dict[str, str] = {}
+    for match in KERNEL_DEF.finditer(code):
+        args = re.findall(r"'(\w+)':", match[1])
+        divisible = {int(i) for i in re.findall(r"\((\d+),\)", match[2])}
+        body = code[match.end() :].split("\n\n\n")[0]
+        sizes = []
+        for i, arg in enumerate(args):
+            if arg.endswith("numel"):
+                number = re.search(rf"^\s+{arg} = (\d+)$", body, re.M)
+                sizes.append(f"{arg}:{number[1] if number else '16k' if i in divisible else '?'}")
+        hints[match[3]] = ",".join(sizes)
+    return hints
 
 
 def summarize(code: str) -> list[str]:
-    """One line per Triton kernel in inductor's generated module: name, launches per call, loads, stores and
-    reductions (a kernel is defined once and may be launched more often, e.g. once per parameter)."""
+    """One line per Triton kernel in inductor's generated module: name, launches per call, loads, stores,
+    reductions (a kernel is defined once and may be launched more often, e.g. once per parameter) and sizes
+    (``size_hints``)."""
+    hints = size_hints(code)
     return [
-        f"{m[1][:64]:64s} launches={code.count(m[1] + '.run(')} loads={m[2]} stores={m[3]} reductions={m[4]}"
+        f"{m[1][:64]:64s} launches={code.count(m[1] + '.run(')} loads={m[2]} stores={m[3]} reductions={m[4]} "
+        f"sizes={hints.get(m[1], '')}"
         for m in KERNEL_META.finditer(code)
     ]
 
@@ -54,8 +82,10 @@ def route_inductor_to_triton(multiprocessors: int = GPU_MULTIPROCESSORS) -> None
     which inductor splits reductions (the CPU's is its core count). One choice stays the CPU's: ``torch.cat``
     lowers to a kernel per input there (pointwise on a GPU)."""
     import torch._inductor.config as inductor_config
+    import torch._inductor.graph as inductor_graph
     import torch._inductor.ir as inductor_ir
     import torch._inductor.scheduler as inductor_scheduler
+    import torch._inductor.utils as inductor_utils
     import torch.utils._triton as torch_triton
     from torch._inductor.runtime.hints import DeviceProperties
 
@@ -63,6 +93,8 @@ def route_inductor_to_triton(multiprocessors: int = GPU_MULTIPROCESSORS) -> None
     torch_triton.triton_hash_with_backend = lambda: "no-gpu-codegen-only"
     inductor_ir.is_cpu = lambda node: False
     inductor_scheduler.BaseSchedulerNode.is_cpu = lambda self: False
+    # a GPU's inputs are taken as 16-byte aligned where the example is (checked at run time); a CPU's never
+    inductor_graph.should_assume_input_aligned = inductor_utils.tensor_is_aligned
     create = DeviceProperties.create  # cached per device
 
     def as_gpu(cls, device):
@@ -103,10 +135,23 @@ def generate(
     params = tuple(module._broadcast(getattr(module, n), x).detach() for n in module.param_names)
     learnable = tuple(getattr(module, n).requires_grad for n in module.param_names)
     cuda = torch.device("cuda")  # picks the formulas only; the tensors stay on the CPU
+    needs = (True, *learnable)
+    # the view FusedKernel makes before the call where it applies (``fused.aligned_row``)
+    row = fused.aligned_row(
+        fk.kernel, x, params, which == "backward" and fused._sums_by_rows(fk.kernel, x, params, needs)
+    )
+    if row is not None and which != "limits":
+        which, x, grad = (
+            f"{which}_aligned",
+            fused.as_aligned(x, x, row),
+            fused.as_aligned(torch.randn_like(x), x, row),
+        )
+    else:
+        grad = torch.randn_like(x)
     python = fk._python(which, cuda)
-    if which == "backward":
-        args = ((True, *learnable), torch.randn_like(x), x, *params)
-    elif which == "forward":
+    if which.startswith("backward"):
+        args = (needs, grad, x, *params)
+    elif which.startswith("forward"):
         args = (x, *fk._python("limits", cuda)(x, None, *params), *params)
     else:
         args = (x, fused._probe(x.dtype, x.device), *params)
@@ -129,6 +174,7 @@ def main() -> None:
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     parser.add_argument("--static", action="store_true", help="static shapes (ACTLAB_FUSED_DYNAMIC=0)")
     parser.add_argument("--no-rows", action="store_true", help="parameter sums over all of x (no by_rows)")
+    parser.add_argument("--no-align", action="store_true", help="x in its own shape (no fused.aligned_row)")
     parser.add_argument("--dump", type=Path, help="write each generated module into this folder")
     parser.add_argument(
         "--multiprocessors", type=int, default=GPU_MULTIPROCESSORS, help="the GPU's SMs (H100, H200: 132)"
@@ -143,11 +189,14 @@ def main() -> None:
         )
     shape = tuple(int(s) for s in args.shape.split(","))
     captured = _capture_generated_code(args.multiprocessors)
-    fused.set_fused(formulas="reference", dynamic=not args.static)  # CUDA's choices
-    fused.ROW_DEVICES = frozenset() if args.no_rows else fused.ROW_DEVICES | {"cpu"}  # by_rows as on CUDA
+    # CUDA's choices, or one of them changed; by_rows and aligned_row on the CPU too, as on CUDA
+    fused.set_fused(
+        formulas="reference", dynamic=not args.static, rows=not args.no_rows, align=not args.no_align
+    )
+    fused.ROW_DEVICES = fused.ROW_DEVICES | {"cpu"}
     for spec in args.specs:
         codes = generate(spec, args.which, shape, getattr(torch, args.dtype), not args.static, captured)
-        flags = ", static" * args.static + ", no rows" * args.no_rows
+        flags = ", static" * args.static + ", no rows" * args.no_rows + ", no aligned rows" * args.no_align
         print(f"== {spec} {args.which}, shape {shape} {args.dtype}{flags}")
         for i, code in enumerate(codes):
             print("\n".join("   " + line for line in summarize(code)))

@@ -11,7 +11,8 @@ Two gaps of Triton 3's interpreter are filled while it runs: libdevice's functio
 only (they return None), are numpy's and scipy's; and a comparison's result stays boolean when broadcast (the
 interpreter tags it with its operands' dtype, so a splat made floats of it and ``mask |= a != a`` failed).
 Usage: python tools/triton_interpret.py [--dtypes float32,bfloat16,float16]
-[--layouts contiguous,channels_last,flat] [--formulas reference|fast] [--cases FILE.json] [--json] SPEC...
+[--layouts contiguous,channels_last,flat,transposed,flat4000] [--formulas reference|fast] [--cases FILE.json]
+[--json] SPEC...
 Exit status 1 if any check fails.
 """
 
@@ -35,8 +36,10 @@ from triton_codegen import route_inductor_to_triton
 # a few ulps; bfloat16 and float16 one rounding step of the output; parameter gradients sum every element.
 RTOL = {torch.float32: 1e-5, torch.bfloat16: 8e-3, torch.float16: 1e-3}
 PARAM_RTOL = 1e-4
-SHAPE = (2, 8, 16, 16)  # rows of 256 for by_rows; 4096 elements, so a flat input enters as (4, 1024)
-LAYOUTS = ("contiguous", "channels_last", "flat")
+SHAPE = (2, 8, 16, 16)  # 4096 elements: x enters the kernels as (4, 1024) (``fused.aligned_row``)
+# x's layouts: transposed keeps its own shape in the kernels (dynamic sizes, masked loads); flat4000 is 1-D
+# with 4000 = 250·16 elements, rows of 16 (but where a parameter is summed: x's own shape)
+LAYOUTS = ("contiguous", "channels_last", "flat", "transposed", "flat4000")
 DTYPES = ("float32", "bfloat16", "float16")
 
 LIBDEVICE_NUMPY: dict[str, Callable] = {
@@ -135,6 +138,10 @@ def extreme_input(dtype: torch.dtype, layout: str) -> torch.Tensor:
     x = torch.cat([grid, rand.double()]).to(dtype).reshape(SHAPE)
     if layout == "channels_last":
         return x.contiguous(memory_format=torch.channels_last)
+    if layout == "transposed":
+        return x.transpose(2, 3)
+    if layout == "flat4000":
+        return x.flatten()[:4000].clone()
     return x.flatten() if layout == "flat" else x
 
 

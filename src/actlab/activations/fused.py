@@ -64,6 +64,8 @@ FORMULAS = ("auto", "fast", "reference")
 ENV_DYNAMIC = "ACTLAB_FUSED_DYNAMIC"
 # "0" sums parameter gradients over all of x on Triton's devices too (``by_rows`` off): the GPU's comparison.
 ENV_ROWS = "ACTLAB_FUSED_ROWS"
+# "0" keeps x's own shape on Triton's devices (``aligned_row`` off): the GPU's comparison.
+ENV_ALIGN = "ACTLAB_FUSED_ALIGN"
 
 
 def _env_choice(name: str, default: str, valid: tuple[str, ...]) -> str:
@@ -80,6 +82,7 @@ class _Settings:
     formulas: str = field(default_factory=lambda: _env_choice(ENV_FORMULAS, "auto", FORMULAS))
     dynamic: bool = field(default_factory=lambda: _env_choice(ENV_DYNAMIC, "1", ("1", "0")) == "1")
     rows: bool = field(default_factory=lambda: _env_choice(ENV_ROWS, "1", ("1", "0")) == "1")
+    align: bool = field(default_factory=lambda: _env_choice(ENV_ALIGN, "1", ("1", "0")) == "1")
     failed: dict[tuple[str, str], str] = field(default_factory=dict)  # (kernel, device) → error
 
 
@@ -92,10 +95,11 @@ def set_fused(
     formulas: str | None = None,
     dynamic: bool | None = None,
     rows: bool | None = None,
+    align: bool | None = None,
 ) -> None:
     """Switch the fused path on or off, set the smallest tensor it is used for, and (experiments, see
-    ``ENV_FORMULAS``, ``ENV_ROWS``) the compiled kernels' float32 formulas, shape dynamism and parameter sums
-    by rows; the last three forget what was compiled."""
+    ``ENV_FORMULAS``, ``ENV_ROWS``, ``ENV_ALIGN``) the compiled kernels' float32 formulas, shape dynamism,
+    parameter sums by rows and aligned rows; the last four forget what was compiled."""
     if enabled is not None:
         _SETTINGS.enabled = bool(enabled)
     if min_numel is not None:
@@ -108,9 +112,10 @@ def set_fused(
         formulas or _SETTINGS.formulas,
         _SETTINGS.dynamic if dynamic is None else bool(dynamic),
         _SETTINGS.rows if rows is None else bool(rows),
+        _SETTINGS.align if align is None else bool(align),
     )
-    if changed != (_SETTINGS.formulas, _SETTINGS.dynamic, _SETTINGS.rows):
-        _SETTINGS.formulas, _SETTINGS.dynamic, _SETTINGS.rows = changed
+    if changed != (_SETTINGS.formulas, _SETTINGS.dynamic, _SETTINGS.rows, _SETTINGS.align):
+        _SETTINGS.formulas, _SETTINGS.dynamic, _SETTINGS.rows, _SETTINGS.align = changed
         reset()
 
 
@@ -594,7 +599,8 @@ MIN_ROW = 256
 # The devices whose compiled kernels sum by rows: Triton's. Inductor's C++ backend ran rows 1.1-3x slower than
 # one split sum (CPU, 2^22 float32: learnable TanhSoft 29 -> 94 ms), and on the CPU C kernels serve first.
 ROW_DEVICES = frozenset({"cuda", "xpu"})
-ONE_DIM_ROW = 1024  # a 1-D input's rows (``one_dim_rows``): one block of a persistent reduction
+# The row lengths of ``aligned_row``'s views, longest first: 1024 is one block of a persistent reduction.
+ALIGNED_ROWS = (1024, 16)
 
 
 def _sums_by_rows(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]) -> bool:
@@ -632,15 +638,52 @@ def as_rows(t: Tensor, split: int) -> Tensor:
     return t.flatten(split).flatten(0, split - 1)
 
 
-def one_dim_rows(
-    kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], needs: tuple[bool, ...]
-) -> tuple[int, int] | None:
-    """The (rows, ``ONE_DIM_ROW``) shape a 1-D x takes into the compiled backward where ``by_rows`` would sum
-    by rows and its size allows; None otherwise. Viewed outside the compiled graph, where the sizes are
-    numbers: inside it, inductor could not prove (N // 1024) · 1024 = N and copied grad_x back."""
-    if x.dim() != 1 or x.numel() % ONE_DIM_ROW or not x.is_contiguous():
+def aligned_row(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], sums: bool = False) -> int | None:
+    """The row length of the (N/row, row) view x enters the compiled kernels in on Triton's devices (``sums``:
+    parameter sums by rows, which want long rows); None where x keeps its own shape.
+
+    Under dynamic shapes inductor cannot tell that x's size is a multiple of 16, so every load was masked
+    element by element and Triton could not vectorise it (``tools/triton_codegen.py``: no divisibility hint
+    on the size); a row length it sees as a number (``_static_rows``) restores both. Viewed outside the
+    compiled graph, where sizes are numbers: inside it, (N // 1024) · 1024 = N is not proven and grad_x was
+    copied back.
+    Scalar parameters or coefficients only: per-channel ones broadcast along x's own dimensions."""
+    if not (_SETTINGS.align and x.device.type in ROW_DEVICES and x.numel()):
         return None
-    return (x.numel() // ONE_DIM_ROW, ONE_DIM_ROW) if _sums_by_rows(kernel, x, params, needs) else None
+    if not (kernel.coefficients or all(p.numel() == 1 for p in params)):
+        return None
+    if not memory_order(x).is_contiguous():
+        return None
+    for row in ALIGNED_ROWS[:1] if sums else ALIGNED_ROWS:
+        if x.numel() % row == 0:
+            return row
+    return None
+
+
+def as_aligned(t: Tensor, x: Tensor, row: int) -> Tensor:
+    """``t`` (x, or a gradient of x's shape) as x's (N/row, row) view in x's memory order; a copy only where
+    t's layout differs from x's."""
+    tm = t.permute(0, 2, 3, 1) if memory_order(x) is not x else t
+    return tm.reshape(-1, row)
+
+
+def from_aligned(t: Tensor, x: Tensor) -> Tensor:
+    """An aligned result back in x's shape and layout (a view)."""
+    xm = memory_order(x)
+    t = t.reshape(xm.shape)
+    return t.permute(0, 3, 1, 2) if xm is not x else t
+
+
+def _static_rows(fn: Callable, *positions: int) -> Callable:
+    """``fn`` whose arguments at ``positions`` (aligned views) have their row length compiled in as a number,
+    while their row count stays dynamic."""
+
+    def aligned(*args):
+        for i in positions:
+            torch._dynamo.mark_static(args[i], 1)  # under compile: a guard on the size, not a per-call cost
+        return fn(*args)
+
+    return aligned
 
 
 def by_rows(
@@ -724,7 +767,13 @@ class FusedKernel:
             return by_rows(kernel, bwd, g, x, params, needs, clamp)
 
         suffix = "" if fast else "_reference"  # its own code object, cache and recompile limit (renamed)
-        python = {"forward": forward, "backward": backward, "limits": limits}
+        python = {
+            "forward": forward,
+            "backward": backward,
+            "limits": limits,
+            "forward_aligned": _static_rows(forward, 0),
+            "backward_aligned": _static_rows(backward, 1, 2),
+        }
         return own_limits, {k: renamed(f, f"{kernel.name}_fused_{k}{suffix}") for k, f in python.items()}
 
     def own_limits(self, device: torch.device) -> bool:
@@ -761,7 +810,14 @@ class FusedKernel:
         """Fused ``evaluate`` by the compiled kernel (C-served calls go to the C op: ``c_call``); the
         eager one if compiling fails (then it raises the user's errors)."""
         lims = self._formula_gives_limits(x) or self.limits(x, params)
-        y = None if lims is None else self._call("forward", x.device, x, *lims, *params)
+        if lims is None:
+            return self._eager_fwd(x, params)
+        row = aligned_row(self.kernel, x, params)
+        if row is None:
+            y = self._call("forward", x.device, x, *lims, *params)
+        else:
+            y = self._call("forward_aligned", x.device, as_aligned(x, x, row), *lims, *params)
+            y = y if y is None else from_aligned(y, x)
         return self._eager_fwd(x, params) if y is None else y
 
     def traced(self, x: Tensor, params: tuple[Tensor, ...], needs_grad: bool) -> Tensor:
@@ -813,11 +869,15 @@ class FusedKernel:
         """Fused ``evaluate_backward`` by the compiled kernel; eager for double backward (it must record its
         ops)."""
         if not torch.is_grad_enabled():
-            rows = one_dim_rows(self.kernel, x, params, needs)
-            gr, xr = (g, x) if rows is None else (g.reshape(rows), x.view(rows))
-            grads = self._call("backward", x.device, needs, gr, xr, *params)
+            row = aligned_row(self.kernel, x, params, _sums_by_rows(self.kernel, x, params, needs))
+            if row is None:
+                grads = self._call("backward", x.device, needs, g, x, *params)
+            else:
+                aligned = as_aligned(g, x, row), as_aligned(x, x, row)
+                grads = self._call("backward_aligned", x.device, needs, *aligned, *params)
             if grads is not None:
-                return (grads[0] if grads[0] is None else grads[0].view(x.shape), *grads[1:])
+                grad_x = grads[0] if grads[0] is None or row is None else from_aligned(grads[0], x)
+                return (grad_x, *grads[1:])
         return self._eager_bwd(g, x, params, needs)
 
 
@@ -991,12 +1051,14 @@ def describe() -> str:
     variant = "" if _SETTINGS.formulas == "auto" else f", {_SETTINGS.formulas} formulas"
     variant += "" if _SETTINGS.dynamic else ", static shapes first"
     variant += "" if _SETTINGS.rows else ", parameter sums not by rows"
+    variant += "" if _SETTINGS.align else ", no aligned rows"
     kernels = f"{cpu_kernels.status()}; {cpp_op.status()}"
     return f"fused kernels {state}, min_numel {_SETTINGS.min_numel}{variant}{failed}; {kernels}"
 
 
 __all__ = [
     "DEFAULT_MIN_NUMEL",
+    "ENV_ALIGN",
     "ENV_DYNAMIC",
     "ENV_ENABLE",
     "ENV_FORMULAS",
