@@ -299,6 +299,33 @@ def test_by_rows_views_g_and_x_where_a_scalar_parameter_needs_its_gradient(monke
     assert seen == [(tuple(x.shape), False)]
 
 
+def test_each_shape_family_has_its_own_recompile_budget(monkeypatch):
+    """Dynamo compiles a function anew for each rank and dtype, up to ``recompile_limit`` times per code
+    object (8), then fullgraph=True fails: with one function for all, the ninth family (4 dtypes × 3 ranks)
+    turned the kernel eager for good. Here the limit is 1, so one function would have failed at the second."""
+    monkeypatch.setitem(fused._FUSED, "silu", fused.FusedKernel(KERNELS["silu"]))  # nothing compiled yet
+    module = get_act("silu")()
+    families = [torch.randn(300), torch.randn(3, 100), torch.randn(3, 10, 10), torch.randn(3, 100).double()]
+    with torch._dynamo.config.patch(recompile_limit=1):  # not monkeypatch: its undo deletes config entries
+        for x in families:
+            y, grads, name = _run(module, x, use=True)
+            assert name == "SiluFusedFunctionBackward" and not fused.failures()
+            y_ref, grads_ref, _ = _run(module, x, use=False)
+            torch.testing.assert_close((y, grads), (y_ref, grads_ref), rtol=1e-5, atol=1e-6)
+        # one family recompiled past the limit (a dimension of size 1 specializes): it alone runs eagerly
+        one_row = torch.randn(1, 100)
+        with pytest.warns(RuntimeWarning, match="recompiled too often") as warned:
+            got = _run(module, one_row, use=True)
+    said = sorted(str(w.message).split(" was ")[0] for w in warned)
+    family = "for 2-D torch.float32 on cpu"
+    assert said == [f"actlab: the fused 'silu' {d} {family}" for d in ("backward", "forward")]
+    torch.testing.assert_close(got[:2], _run(module, one_row, use=False)[:2], rtol=1e-5, atol=1e-6)
+    assert not fused.failures()
+    compiled = fused.fused_kernel(KERNELS["silu"])._compiled
+    assert compiled[("forward", True, torch.float32, 2)] is None
+    assert compiled[("forward", True, torch.float32, 3)] is not None
+
+
 def test_double_backward_uses_the_eager_backward():
     x = torch.randn(300, dtype=torch.float64, requires_grad=True)
     kernel = KERNELS["silu"]

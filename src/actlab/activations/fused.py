@@ -734,7 +734,8 @@ class FusedKernel:
         self._variants = {fast: self._variant(fast) for fast in (True, False)}
         self._eager_fwd = lambda x, params: evaluate(ref_fwd, x, params)
         self._eager_bwd = lambda g, x, params, needs: evaluate_backward(ref_bwd, g, x, params, needs)
-        self._compiled: dict[tuple[str, bool], Callable] = {}
+        # (which, fast formulas, x's dtype, x's rank) → compiled function; None: recompile limit hit, eager
+        self._compiled: dict[tuple[str, bool, torch.dtype, int], Callable | None] = {}
         self._limits: OrderedDict[tuple, tuple[tuple[Tensor, ...], Tensor, Tensor]] = OrderedDict()
         self.function = _make_function(self)
         self.traced_function = _make_function(self, traced=True)
@@ -784,19 +785,37 @@ class FusedKernel:
         return self._variants[fast_formulas(device)][1][which]
 
     def _call(self, which: str, device: torch.device, *args):
-        """The compiled ``which`` on ``args``; None when compiling fails or failed before."""
+        """The compiled ``which`` on ``args``; None when compiling fails or failed before (for this kernel and
+        device, or where dynamo's recompile limit was hit, for this shape family)."""
         key = (self.kernel.name, device.type)
         if key in _SETTINGS.failed:
             return None
+        x = args[2] if which.startswith("backward") else args[0]  # (needs, g, x, ...) or (x, ...)
+        family = (which, fast_formulas(device), x.dtype, x.dim())
+        fn = self._compiled.get(family)
+        if fn is None and family in self._compiled:
+            return None  # this family hit the recompile limit: eager
         try:
-            variant = (which, fast_formulas(device))
-            fn = self._compiled.get(variant)
             if fn is None:
-                fn = self._compiled[variant] = _compile(self._python(which, device))
+                # a code object per shape family: dynamo compiles a function anew for each number of
+                # dimensions and dtype, up to 8 times per code object (``recompile_limit``), then
+                # fullgraph=True fails; one function for all families lost the fused path at the ninth
+                # (4 dtypes × 3 ranks)
+                python = self._python(which, device)
+                fn = self._compiled[family] = _compile(renamed(python, python.__name__))
             if not torch.is_grad_enabled():  # inside autograd.Function and backward: skip the context (µs)
                 return fn(*args)
             with torch.no_grad():
                 return fn(*args)
+        except torch._dynamo.exc.FailOnRecompileLimitHit as err:  # shapes of one family recompiled 8 times
+            self._compiled[family] = None
+            warnings.warn(
+                f"actlab: the fused {self.kernel.name!r} {which} for {x.dim()}-D {x.dtype} on {device.type} "
+                f"was recompiled too often (dynamo's recompile_limit), so those calls run eagerly: {err}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return None
         except Exception as err:  # compiler missing, unsupported op, backend error...
             return _failed(key, err)
 
@@ -855,7 +874,8 @@ class FusedKernel:
             self._limits.move_to_end(key)
             return hit[1], hit[2]
         probe = _probe(x.dtype, x.device)  # an input, not in the graph: ``_limits``
-        lims = self._call("limits", x.device, x, probe, *params)
+        like = _empty_like(x.dtype, x.device)  # only x's dtype counts: one graph, not one per x's rank
+        lims = self._call("limits", x.device, like, probe, *params)
         if lims is None:
             return None
         self._limits[key] = (params, *lims)  # holding the params keeps their storage (and data_ptr) taken
@@ -888,6 +908,12 @@ def _probe(dtype: torch.dtype, device: torch.device) -> Tensor:
     from .autograd import compute_dtype, limit_probe  # autograd imports this module
 
     return limit_probe(compute_dtype(dtype), device)
+
+
+@functools.lru_cache(maxsize=32)
+def _empty_like(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """An empty tensor standing for x where only its dtype and device count (the limits kernel). Only read."""
+    return torch.empty(0, dtype=dtype, device=device)
 
 
 def _failed(key: tuple[str, str], err: Exception) -> None:
