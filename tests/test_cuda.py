@@ -57,6 +57,31 @@ def test_cuda_matches_cpu(spec, dtype, fast):
         torch.testing.assert_close(pg.grad.cpu(), pc.grad, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("layout", ["channels_last", "rows_of_16", "transposed"])
+@pytest.mark.parametrize("spec", ["silu", "swish(learnable=True)"])
+def test_fused_views_keep_each_layout(spec, layout):
+    """x enters the Triton kernels as rows of 1024 or 16 (``fused.aligned_row``), or as it is; y and grad_x
+    come back in x's layout either way."""
+    x = torch.randn(8, 16, 32, 32, device="cuda") * 4
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif layout == "rows_of_16":
+        x = x.flatten()[:4000].clone()  # 4000 = 250·16
+    else:
+        x = x.transpose(2, 3)
+    act = get_act(spec)().cuda()
+    results = []
+    for on in (True, False):
+        leaf = x.clone().requires_grad_()
+        with fused.use_fused(on, min_numel=0):
+            y = act(leaf)
+            y.backward(torch.ones_like(y))
+        results.append((y.detach(), leaf.grad, *(p.grad.clone() for p in act.parameters())))
+        assert y.stride() == x.stride() and leaf.grad.stride() == x.stride()
+        act.zero_grad()
+    torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-5)
+
+
 def test_triton_kernels_are_exact_in_the_tails():
     """Triton must contract the FMA that recovers t²'s rounding error (``fused._square_rounding_error``)."""
     from test_fused import check_compiled_tails
