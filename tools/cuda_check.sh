@@ -12,6 +12,9 @@ if ! python3 -c "import pytorch_optimizer, mnist1d" 2>/dev/null && compgen -G ".
 fi
 export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1
 DEVICE=${DEVICE:-cuda}  # cpu: a dry run of the script here
+# bfloat16 at float32's bytes (2^27 elements) unless SHAPE is given: at 2^26 its kernels take half float32's
+# time, about what the host needs to issue a fused call (~100-300 µs forward+backward, docs/performance.md)
+SHAPE_BF16=${SHAPE_BF16:-${SHAPE:-512,64,64,64}}
 SHAPE=${SHAPE:-256,64,64,64}  # 2^26 elements: 256 MiB in float32, several times the 50 MiB L2
 DEFAULT="relu silu swish(learnable=True) mish gelu smu smu1 tanhsoft erfact serf tanhexp logish eis pau"
 STAGES=${*:-env tests fp32 bf16 rest model}
@@ -31,11 +34,12 @@ for r in d["rows"]:
 EOF
 }
 
-bench() {  # NAME LIMIT_S FLAGS...
+bench() {  # NAME LIMIT_S FLAGS... (SHAPE from the environment)
     local name=$1 limit=$2
     shift 2
     local start=$SECONDS
-    timeout "$limit" python3 -m actlab.bench --device "$DEVICE" --shape "$SHAPE" --repeats small --json "$@" \
+    timeout "$limit" python3 -m actlab.bench --device "$DEVICE" --shape "${BENCH_SHAPE:-$SHAPE}" --repeats small \
+        --json "$@" \
         >"$OUT/$name.json" 2>"$OUT/$name.err"
     echo "== bench $name rc=$? in $((SECONDS - start)) s"
     summary "$OUT/$name.json" 2>/dev/null || tail -n 3 "$OUT/$name.err"
@@ -54,7 +58,7 @@ for stage in $STAGES; do
         grep -E "passed|failed|error|FAILED|ERROR" "$OUT/tests.log" | tail -25
         ;;
     fp32) bench fp32 130 --dtype float32 --acts $DEFAULT --impls actlab native compiled ;;
-    bf16) bench bf16 150 --dtype bfloat16 --acts $DEFAULT --impls actlab native ;;
+    bf16) BENCH_SHAPE=$SHAPE_BF16 bench bf16 150 --dtype bfloat16 --acts $DEFAULT --impls actlab native ;;
     rest)
         rest=$(python3 -c "from actlab.activations import list_acts; import sys
 print(' '.join(a for a in list_acts() if a not in sys.argv[1:] + ['identity', 'rrelu']))" $DEFAULT)
