@@ -7,8 +7,10 @@ inductor emits one vectorised C++ loop (Triton on CUDA) per direction instead of
 dozens of passes over memory. Backward saves only the input, as the eager op does.
 
 Compiled once per kernel, direction and shape family (``dynamic=True``: any sizes, one graph per
-number of dimensions, dtype and parameter shape), then cached in the process; inductor's FX graph
-cache (on by default, ``TORCHINDUCTOR_CACHE_DIR``) keeps the generated code across processes.
+number of dimensions, dtype and parameter shape; each family its own code object, so dynamo's recompile limit
+counts per family), then cached in the process; inductor's FX graph cache (on by default,
+``TORCHINDUCTOR_CACHE_DIR``) keeps the generated code across processes. On Triton's devices x enters as rows
+of a length compiled in (``aligned_row``), so Triton knows its size is a multiple of 16 and vectorises loads.
 
 Where float32 is the compute dtype on the CPU some formulas are swapped for equally exact, faster ones
 (``FAST_FP32``): ``erfc`` and ``tanh`` have no vectorised kernel in inductor's C++ backend, so they
