@@ -8,8 +8,9 @@ loads, stores and reductions per activation, as on CUDA (reference formulas, dyn
 by rows), so a fusion can be checked on a CPU machine (docs/performance.md); ``tools/triton_interpret.py``
 runs the same code in Triton's interpreter.
 
-It compiles the functions the compiled path compiles; a 1-D ``--shape`` therefore shows the graph without the
-(N/1024, 1024) view ``FusedKernel.backward`` makes before the call (``fused.one_dim_rows``).
+It compiles the functions the compiled path compiles, on the views ``FusedKernel`` makes before the call
+(x as rows of 1024 or 16: ``fused.aligned_row``; ``--no-align``: x's own shape), and prints what Triton knows
+of each kernel's sizes (``size_hints``).
 Needs Triton importable: ``pip install --no-deps --target /tmp/triton triton`` and ``PYTHONPATH=/tmp/triton``.
 Usage: python tools/triton_codegen.py [--which backward|forward|limits] [--shape 256,64,64,16]
 [--dtype float32|bfloat16|float16] [--static] [--no-rows] [--no-align] [--dump DIR] [--multiprocessors 132]
@@ -153,8 +154,8 @@ def generate(
         args = (needs, grad, x, *params)
     elif which.startswith("forward"):
         args = (x, *fk._python("limits", cuda)(x, None, *params), *params)
-    else:
-        args = (x, fused._probe(x.dtype, x.device), *params)
+    else:  # as ``FusedKernel.limits`` calls it: only x's dtype counts
+        args = (fused._empty_like(x.dtype, x.device), fused._probe(x.dtype, x.device), *params)
     captured.clear()
     torch._dynamo.reset()
     try:
