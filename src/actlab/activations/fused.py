@@ -620,6 +620,18 @@ def memory_order(t: Tensor) -> Tensor:
     return t
 
 
+def in_memory_order_of(t: Tensor, x: Tensor) -> Tensor:
+    """``t`` (x, or a gradient of x's shape) permuted as ``memory_order`` permutes x, whatever t's layout."""
+    return t.permute(0, 2, 3, 1) if memory_order(x) is not x else t
+
+
+def in_layout_of(t: Tensor, x: Tensor) -> Tensor:
+    """A result computed in x's memory order (in any shape of x's size) back in x's shape and layout."""
+    xm = memory_order(x)
+    t = t.reshape(xm.shape)
+    return t.permute(0, 3, 1, 2) if xm is not x else t  # channels_last, as x
+
+
 def row_split(x: Tensor) -> int | None:
     """Where x's rows start: its last dimensions, as few as hold ``MIN_ROW`` elements, make a row (None unless
     x is contiguous and at least 2-D).
@@ -664,16 +676,8 @@ def aligned_row(kernel: Kernel, x: Tensor, params: tuple[Tensor, ...], sums: boo
 
 def as_aligned(t: Tensor, x: Tensor, row: int) -> Tensor:
     """``t`` (x, or a gradient of x's shape) as x's (N/row, row) view in x's memory order; a copy only where
-    t's layout differs from x's."""
-    tm = t.permute(0, 2, 3, 1) if memory_order(x) is not x else t
-    return tm.reshape(-1, row)
-
-
-def from_aligned(t: Tensor, x: Tensor) -> Tensor:
-    """An aligned result back in x's shape and layout (a view)."""
-    xm = memory_order(x)
-    t = t.reshape(xm.shape)
-    return t.permute(0, 3, 1, 2) if xm is not x else t
+    t's layout differs from x's. ``in_layout_of`` turns a result back."""
+    return in_memory_order_of(t, x).reshape(-1, row)
 
 
 def _static_rows(fn: Callable, *positions: int) -> Callable:
@@ -712,12 +716,9 @@ def by_rows(
     if split is None:
         return evaluate_backward(backward, g, x, params, needs, clamp=clamp)
     flat = params if kernel.coefficients else tuple(p.reshape(()) for p in params)
-    gm = g.permute(0, 2, 3, 1) if xm is not x else g  # in x's memory order, whatever g's own layout
-    rows = as_rows(gm, split), as_rows(xm, split)
+    rows = as_rows(in_memory_order_of(g, x), split), as_rows(xm, split)
     grads = evaluate_backward(backward, *rows, flat, needs, clamp, row_sums=True)
-    grad_x = grads[0] if grads[0] is None else grads[0].reshape(xm.shape)
-    if grad_x is not None and xm is not x:
-        grad_x = grad_x.permute(0, 3, 1, 2)  # channels_last, as x
+    grad_x = grads[0] if grads[0] is None else in_layout_of(grads[0], x)
     return (
         grad_x,
         *(gr if gr is None else gr.reshape(p.shape) for gr, p in zip(grads[1:], params, strict=True)),
@@ -838,7 +839,7 @@ class FusedKernel:
             y = self._call("forward", x.device, x, *lims, *params)
         else:
             y = self._call("forward_aligned", x.device, as_aligned(x, x, row), *lims, *params)
-            y = y if y is None else from_aligned(y, x)
+            y = y if y is None else in_layout_of(y, x)
         return self._eager_fwd(x, params) if y is None else y
 
     def traced(self, x: Tensor, params: tuple[Tensor, ...], needs_grad: bool) -> Tensor:
@@ -898,7 +899,7 @@ class FusedKernel:
                 aligned = as_aligned(g, x, row), as_aligned(x, x, row)
                 grads = self._call("backward_aligned", x.device, needs, *aligned, *params)
             if grads is not None:
-                grad_x = grads[0] if grads[0] is None or row is None else from_aligned(grads[0], x)
+                grad_x = grads[0] if grads[0] is None or row is None else in_layout_of(grads[0], x)
                 return (grad_x, *grads[1:])
         return self._eager_bwd(g, x, params, needs)
 
